@@ -1,2 +1,116 @@
-int main(void);
-int main(void) { return 0; }
+/* slimbuild's entry point: one dispatcher applies the policy every
+ * subcommand shares (help, version, flushing stdout and failing on a write
+ * error), as git's run_builtin() does. */
+#include <getopt.h>
+#include <unistd.h>
+
+#include "frontend/cli.h"
+
+const struct sb_cli_cmd sb_cli_commands[] = {
+	{ "parse", sb_cmd_parse, "Parse a Dockerfile and print its AST",
+	  "Usage: slimbuild parse [--dump | --json] [-f] FILE\n"
+	  "\n"
+	  "Parse FILE (\"-\" for stdin) exactly as BuildKit does.\n"
+	  "\n"
+	  "  --dump      print BuildKit's AST dump, byte for byte (default)\n"
+	  "  --json      print the AST as JSON: instructions with flags, arguments,\n"
+	  "              exec-form bit, heredocs, lines; directives; warnings\n"
+	  "  -f, --file  the Dockerfile (may also be given as the argument)\n"
+	  "  -h, --help  show this help\n"
+	  "\n"
+	  "Exit status: 0 parsed, 1 the file is refused (FILE:LINE: message), 2 usage.\n" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static void print_main_help(FILE *f)
+{
+	fprintf(f, "Usage: slimbuild COMMAND [OPTIONS]\n"
+		   "\n"
+		   "Turn a Dockerfile into a minimal, working container image, without a daemon.\n"
+		   "\n"
+		   "Commands:\n");
+	for (const struct sb_cli_cmd *c = sb_cli_commands; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	fprintf(f, "\n"
+		   "Options:\n"
+		   "  -h, --help     show this help\n"
+		   "  -V, --version  print the version\n"
+		   "\n"
+		   "Run 'slimbuild COMMAND --help' for a command's options.\n");
+}
+
+int sb_cli_usage_error(const char *verb, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "slimbuild%s%s: ", verb ? " " : "", verb ? verb : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'slimbuild %s%s--help'.\n", verb ? verb : "", verb ? " " : "");
+	return SB_EXIT_USAGE;
+}
+
+int sb_cli_fail(struct sb_error *err)
+{
+	fprintf(stderr, "%s\n", err ? err->msg : "unknown error");
+	sb_error_free(err);
+	return SB_EXIT_FAIL;
+}
+
+int sb_cli_help(const char *verb)
+{
+	for (const struct sb_cli_cmd *c = sb_cli_commands; c->name; c++) {
+		if (strcmp(c->name, verb) == 0) {
+			fputs(c->usage, stdout);
+			return SB_EXIT_OK;
+		}
+	}
+	return SB_EXIT_USAGE;
+}
+
+/* Flush stdout and turn a failed write (a full disk, a closed pipe) into a
+ * failure instead of a silent truncation. */
+static int finish(int rc)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "slimbuild: write error on standard output: %s\n", strerror(errno));
+		return SB_EXIT_FAIL;
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const char *verb;
+
+	if (argc < 2) {
+		print_main_help(stderr);
+		return SB_EXIT_USAGE;
+	}
+	verb = argv[1];
+	if (strcmp(verb, "-h") == 0 || strcmp(verb, "--help") == 0 || strcmp(verb, "help") == 0) {
+		if (argc > 2 && strcmp(verb, "help") == 0) {
+			int rc = sb_cli_help(argv[2]);
+			if (rc != SB_EXIT_OK)
+				return sb_cli_usage_error(NULL, "unknown command '%s'", argv[2]);
+			return finish(rc);
+		}
+		print_main_help(stdout);
+		return finish(SB_EXIT_OK);
+	}
+	if (strcmp(verb, "-V") == 0 || strcmp(verb, "--version") == 0 || strcmp(verb, "version") == 0) {
+		printf("slimbuild %s\n", SB_VERSION);
+		return finish(SB_EXIT_OK);
+	}
+	for (const struct sb_cli_cmd *c = sb_cli_commands; c->name; c++) {
+		if (strcmp(c->name, verb) == 0) {
+			/* getopt_long in the subcommand sees argv from the verb on */
+			optind = 1;
+			return finish(c->run(argc - 1, argv + 1));
+		}
+	}
+	if (verb[0] == '-' || strcmp(verb, "build") == 0)
+		return sb_cli_usage_error(NULL, "'build' is not available yet in this version; "
+						"see 'slimbuild --help' for the commands it has");
+	return sb_cli_usage_error(NULL, "unknown command '%s'", verb);
+}

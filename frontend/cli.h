@@ -1,0 +1,35 @@
+/* The slimbuild command table. Each subcommand lives in its own
+ * frontend/cmd_<verb>.c and is a thin layer over libslimbuild: it parses
+ * its options, calls the library, prints the result. */
+#ifndef SB_CLI_H
+#define SB_CLI_H
+
+#include "runtime/core/error.h"
+
+/* Exit codes (DESIGN.md): success, build/lint/gate failure, usage error. */
+enum {
+	SB_EXIT_OK = 0,
+	SB_EXIT_FAIL = 1,
+	SB_EXIT_USAGE = 2,
+};
+
+struct sb_cli_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+	const char *usage; /* full help text for `slimbuild VERB --help` */
+};
+
+extern const struct sb_cli_cmd sb_cli_commands[];
+
+int sb_cmd_parse(int argc, char **argv);
+
+/* Report a usage error ("slimbuild VERB: message") and return
+ * SB_EXIT_USAGE. */
+int sb_cli_usage_error(const char *verb, const char *fmt, ...) SB_PRINTF(2, 3);
+/* Print an error from the library and return SB_EXIT_FAIL. */
+int sb_cli_fail(struct sb_error *err);
+/* Print a command's help to stdout. */
+int sb_cli_help(const char *verb);
+
+#endif

@@ -1,0 +1,30 @@
+/* File helpers: atomic writes, reading whole files with a bound, making
+ * directories. Every open is O_CLOEXEC. */
+#ifndef SB_FS_H
+#define SB_FS_H
+
+#include <sys/types.h>
+
+#include "runtime/core/error.h"
+#include "runtime/core/strbuf.h"
+
+/* Write data to dirfd/name atomically: a temporary file in the same
+ * directory, fsync, rename over name, fsync the directory. dirfd may be
+ * AT_FDCWD. */
+int sb_write_file_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			 struct sb_error **err);
+/* Read dirfd/name whole into out; fail with EFBIG past max bytes (0: no
+ * bound). */
+int sb_read_file(int dirfd, const char *name, size_t max, struct sb_strbuf *out, struct sb_error **err);
+/* Read an open descriptor to its end; same bound. */
+int sb_read_fd(int fd, const char *what, size_t max, struct sb_strbuf *out, struct sb_error **err);
+/* Write all of data, retrying short writes and EINTR. */
+int sb_write_all(int fd, const void *data, size_t len, const char *what, struct sb_error **err);
+/* mkdir -p relative to dirfd (no symlink checks: for our own directories). */
+int sb_mkdir_p(int dirfd, const char *path, mode_t mode, struct sb_error **err);
+/* rm -rf of dirfd/path without following symlinks; missing is fine. */
+int sb_rm_rf(int dirfd, const char *path, struct sb_error **err);
+/* fsync a directory by path relative to dirfd. */
+int sb_fsync_dir(int dirfd, const char *path, struct sb_error **err);
+
+#endif

@@ -1,0 +1,75 @@
+/* Image layers: tar packing and unpacking with libarchive, whiteouts,
+ * gzip and zstd. A layer never writes outside the rootfs it is unpacked
+ * into: entries with ".." components, absolute paths that escape, writes
+ * through symlinks leaving the rootfs and hard links to outside are
+ * refused with an error naming the entry. */
+#ifndef SB_LAYER_H
+#define SB_LAYER_H
+
+#include "runtime/core/progress.h"
+#include "runtime/store/store.h"
+
+enum sb_compression {
+	SB_COMPRESS_GZIP = 0, /* default: every peer reads it */
+	SB_COMPRESS_ZSTD,
+	SB_COMPRESS_NONE,
+};
+
+/* Parse "gzip", "zstd", "none"/"uncompressed"; -1 if unknown. */
+int sb_compression_parse(const char *s);
+/* The layer media type for a compression (OCI or Docker flavour). */
+const char *sb_layer_media_type(enum sb_compression c, bool oci);
+/* From a layer media type; -1 for a type that is not a layer. */
+int sb_layer_media_compression(const char *media_type);
+
+struct sb_layer_pack_opts {
+	enum sb_compression compression;
+	int level;                 /* 0: the compressor's default */
+	int64_t source_date_epoch; /* >= 0: clamp every mtime to it; -1: keep */
+	bool oci_media_type;       /* media type flavour of the result */
+};
+
+struct sb_layer_result {
+	char digest[SB_DIGEST_SIZE];  /* of the blob (compressed) */
+	char diff_id[SB_DIGEST_SIZE]; /* of the uncompressed tar */
+	int64_t size;                 /* blob size */
+	const char *media_type;       /* static string */
+	uint64_t entries;
+};
+
+/* Pack the tree at dir into a layer blob in the store. Entries are sorted
+ * by path; hard links are kept as links; xattrs (security.capability
+ * included) are kept; owners are numeric; device nodes and fifos are kept,
+ * sockets skipped. Reproducible: the same tree and options give the same
+ * digest. */
+int sb_layer_pack_dir(struct sb_store *store, const char *dir, const struct sb_layer_pack_opts *opts,
+		      struct sb_layer_result *out, struct sb_error **err);
+
+/* Store an existing tar stream (docker import, docker load) as a layer,
+ * compressed as opts says. */
+int sb_layer_from_tar(struct sb_store *store, int tar_fd, const struct sb_layer_pack_opts *opts,
+		      struct sb_layer_result *out, struct sb_error **err);
+
+struct sb_layer_unpack_opts {
+	uint64_t max_bytes;   /* refuse a layer expanding past this; 0: 64 GiB */
+	bool allow_devices;   /* create device nodes (default when root) */
+	bool same_owner;      /* chown entries to their numeric owner (root) */
+	bool apply_whiteouts; /* .wh.NAME deletes, .wh..wh..opq empties (default true) */
+};
+void sb_layer_unpack_opts_init(struct sb_layer_unpack_opts *o);
+
+struct sb_layer_unpack_stats {
+	uint64_t entries, bytes, whiteouts;
+};
+
+/* Unpack a layer blob (compression detected from its magic bytes) into the
+ * directory rootfs, which must exist. */
+int sb_layer_unpack(int blob_fd, const char *rootfs, const struct sb_layer_unpack_opts *opts,
+		    struct sb_layer_unpack_stats *stats, struct sb_error **err);
+
+/* Unpack every layer of an image from the store, bottom up. */
+int sb_layer_unpack_image(struct sb_store *store, const struct sb_manifest *m, const char *rootfs,
+			  const struct sb_layer_unpack_opts *opts, const struct sb_progress *progress,
+			  struct sb_error **err);
+
+#endif
