@@ -316,7 +316,7 @@ static size_t count_quotes(const char *s)
 	return n;
 }
 
-/* ParseHeredoc: ^(\d*)<<(-?)([^<]*)$ and a one-word delimiter. Returns 1
+/* ParseHeredoc: ^(\d*)<<(-?)\s*([^<]*)$ and a one-word delimiter. Returns 1
  * with *h filled, 0 when the word is not a heredoc, -1 on a lexer error. */
 static int parse_heredoc_word(struct sb_arena *a, const char *w, struct sb_heredoc *h, struct sb_error **err)
 {
@@ -346,6 +346,8 @@ static int parse_heredoc_word(struct sb_arena *a, const char *w, struct sb_hered
 		h->chomp = true;
 		p++;
 	}
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\f' || *p == '\r')
+		p++; /* \s* after <<- : BuildKit allows "<< EOF" */
 	rest = p;
 	if (strchr(rest, '<'))
 		return 0;
