@@ -58,9 +58,12 @@ int sb_cmd_save(int argc, char **argv)
 		if (sb_reference_parse(argv[optind + i], &ref, NULL) == 0) {
 			names[i] = sb_reference_string(&ref);
 			sb_reference_release(&ref);
-			if (sb_store_lookup(&s, names[i], &(struct sb_descriptor){ 0 }, NULL) < 0) {
+			struct sb_descriptor tagged;
+			if (sb_store_lookup(&s, names[i], &tagged, NULL) < 0) {
 				free(names[i]);
 				names[i] = NULL;
+			} else {
+				sb_descriptor_release(&tagged);
 			}
 		}
 		imgs[i].name = names[i];
