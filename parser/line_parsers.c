@@ -118,10 +118,10 @@ static void push_str(struct sb_arena *a, struct sb_str **v, size_t *n, size_t *a
 }
 
 /* BuildKit's extractBuilderFlags: leading `--words` are flags; quotes are
- * removed, a backslash escapes the next byte, `--` alone ends the flags.
+ * removed, the escape token escapes the next byte, `--` alone ends the flags.
  * Bytes are handled one at a time and appended as runes, so a byte >= 0x80
  * is re-encoded as the code point of the same value, as BuildKit does. */
-static void extract_flags(struct sb_arena *a, const char *line, size_t len, const char **rest,
+static void extract_flags(struct sb_arena *a, char escape, const char *line, size_t len, const char **rest,
 			  size_t *restlen, struct sb_str **flags, size_t *nflags)
 {
 	enum { IN_SPACES, IN_WORD, IN_QUOTE } phase = IN_SPACES;
@@ -173,7 +173,7 @@ static void extract_flags(struct sb_arena *a, const char *line, size_t len, cons
 				phase = IN_QUOTE;
 				continue;
 			}
-			if (ch == '\\') {
+			if (ch == (unsigned char)escape) {
 				if (pos + 1 == len)
 					continue;
 				ch = (unsigned char)line[++pos];
@@ -186,7 +186,7 @@ static void extract_flags(struct sb_arena *a, const char *line, size_t len, cons
 			phase = IN_WORD;
 			continue;
 		}
-		if (ch == '\\') {
+		if (ch == (unsigned char)escape) {
 			if (pos + 1 == len) {
 				phase = IN_WORD;
 				continue;
@@ -447,7 +447,7 @@ struct sb_node *sb_parse_instruction(struct sb_parse_ctx *ctx, const char *line,
 			r++;
 			rn--;
 		}
-		extract_flags(a, r, rn, &rest, &restlen, &node->flags, &node->nflags);
+		extract_flags(a, ctx->escape, r, rn, &rest, &restlen, &node->flags, &node->nflags);
 		trim_space(&rest, &restlen);
 	}
 	if (!rest)

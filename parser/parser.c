@@ -208,7 +208,7 @@ static int fail(struct parser *p, int line, struct sb_error **err)
 static int process_line(struct parser *p, const char *raw, size_t n, bool strip_left, const char **out,
 			size_t *outn, bool *directive, struct sb_error **err)
 {
-	struct sb_str name, value;
+	struct sb_str name = { NULL, 0 }, value = { NULL, 0 };
 	int r;
 
 	trim_newline(raw, &n);
@@ -316,7 +316,7 @@ static size_t count_quotes(const char *s)
 	return n;
 }
 
-/* ParseHeredoc: ^(\d*)<<(-?)([^<]*)$ and a one-word delimiter. Returns 1
+/* ParseHeredoc: ^(\d*)<<(-?)\s*([^<]*)$ and a one-word delimiter. Returns 1
  * with *h filled, 0 when the word is not a heredoc, -1 on a lexer error. */
 static int parse_heredoc_word(struct sb_arena *a, const char *w, struct sb_heredoc *h, struct sb_error **err)
 {
@@ -346,6 +346,8 @@ static int parse_heredoc_word(struct sb_arena *a, const char *w, struct sb_hered
 		h->chomp = true;
 		p++;
 	}
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\f' || *p == '\r')
+		p++; /* \s* after <<- : BuildKit allows "<< EOF" */
 	rest = p;
 	if (strchr(rest, '<'))
 		return 0;
