@@ -23,6 +23,9 @@ static int commit(struct sb_blob_writer *w, int ret, struct sb_layer_result *out
 	return 0;
 }
 
+/* Adding blobs holds the store lock shared (store.h), so that a prune
+ * waits; the lock nests, and a caller that tags the result should hold it
+ * across both. */
 int sb_layer_pack_dir(struct sb_store *store, const char *dir, const struct sb_layer_pack_opts *opts,
 		      struct sb_layer_result *out, struct sb_error **err)
 {
@@ -30,10 +33,15 @@ int sb_layer_pack_dir(struct sb_store *store, const char *dir, const struct sb_l
 	struct sb_layer_sink sink = { blob_sink_write, &w };
 	int ret;
 
-	if (sb_blob_writer_open(store, NULL, -1, &w, err) < 0)
+	if (sb_store_lock(store, false, err) < 0)
 		return -1;
-	ret = sb_layer_pack_dir_sink(dir, opts, &sink, false, out, err);
-	return commit(&w, ret, out, err);
+	ret = sb_blob_writer_open(store, NULL, -1, &w, err);
+	if (ret == 0) {
+		ret = sb_layer_pack_dir_sink(dir, opts, &sink, false, out, err);
+		ret = commit(&w, ret, out, err);
+	}
+	sb_store_unlock(store);
+	return ret;
 }
 
 int sb_layer_from_tar(struct sb_store *store, int tar_fd, const struct sb_layer_pack_opts *opts,
@@ -43,10 +51,15 @@ int sb_layer_from_tar(struct sb_store *store, int tar_fd, const struct sb_layer_
 	struct sb_layer_sink sink = { blob_sink_write, &w };
 	int ret;
 
-	if (sb_blob_writer_open(store, NULL, -1, &w, err) < 0)
+	if (sb_store_lock(store, false, err) < 0)
 		return -1;
-	ret = sb_layer_from_tar_sink(tar_fd, opts, &sink, false, out, err);
-	return commit(&w, ret, out, err);
+	ret = sb_blob_writer_open(store, NULL, -1, &w, err);
+	if (ret == 0) {
+		ret = sb_layer_from_tar_sink(tar_fd, opts, &sink, false, out, err);
+		ret = commit(&w, ret, out, err);
+	}
+	sb_store_unlock(store);
+	return ret;
 }
 
 static void short_digest(const char *digest, char out[20])

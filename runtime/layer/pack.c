@@ -200,7 +200,8 @@ static int read_xattrs(struct pack *p, int dfd, const char *name, struct pack_en
 		ent->xattrs = sb_xgrow(ent->xattrs, &alloc, ent->nxattrs + 1, sizeof(*ent->xattrs));
 		ent->xattrs[ent->nxattrs++] = x;
 	}
-	qsort(ent->xattrs, ent->nxattrs, sizeof(*ent->xattrs), xattr_cmp);
+	if (ent->nxattrs > 1)
+		qsort(ent->xattrs, ent->nxattrs, sizeof(*ent->xattrs), xattr_cmp);
 	return 0;
 }
 
@@ -334,7 +335,8 @@ static int scan_tree(struct pack *p, struct sb_error **err)
 
 	/* Byte order of the whole path (strcmp compares unsigned bytes): a
 	 * directory sorts before everything inside it. */
-	qsort(p->v, p->n, sizeof(*p->v), ent_cmp);
+	if (p->n > 1)
+		qsort(p->v, p->n, sizeof(*p->v), ent_cmp);
 
 	/* Hard links: the first path of an inode in that order is the file,
 	 * the later ones link to it. */
@@ -344,7 +346,8 @@ static int scan_tree(struct pack *p, struct sb_error **err)
 		multi = sb_xgrow(multi, &amulti, nmulti + 1, sizeof(*multi));
 		multi[nmulti++] = i;
 	}
-	qsort_r(multi, nmulti, sizeof(*multi), inode_cmp, p->v);
+	if (nmulti > 1)
+		qsort_r(multi, nmulti, sizeof(*multi), inode_cmp, p->v);
 	for (size_t i = 1; i < nmulti; i++) {
 		const struct stat *a = &p->v[multi[i - 1]].st, *b = &p->v[multi[i]].st;
 		if (a->st_dev == b->st_dev && a->st_ino == b->st_ino) {

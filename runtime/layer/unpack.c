@@ -546,7 +546,8 @@ static int dir_cmp(const void *a, const void *b)
  * inside a directory changes its mtime. */
 static int finish_dirs(struct unpack *u, struct sb_error **err)
 {
-	qsort(u->dirs, u->ndirs, sizeof(*u->dirs), dir_cmp);
+	if (u->ndirs > 1)
+		qsort(u->dirs, u->ndirs, sizeof(*u->dirs), dir_cmp);
 	for (size_t i = 0; i < u->ndirs; i++) {
 		struct dirmeta *d = &u->dirs[i];
 		sb_autoclose int fd = -1;

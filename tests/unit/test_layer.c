@@ -1508,6 +1508,125 @@ static void test_from_tar(void **state)
 	sb_strbuf_release(&t.out);
 }
 
+/* Through the store: pack and import into blobs, then unpack an image of
+ * both layers, checked against the config's diff_ids. */
+struct events {
+	int start, done, error;
+};
+
+static void record(void *ctx, const struct sb_progress_event *ev)
+{
+	struct events *e = ctx;
+	e->start += ev->kind == SB_PROGRESS_START;
+	e->done += ev->kind == SB_PROGRESS_DONE;
+	e->error += ev->kind == SB_PROGRESS_ERROR;
+}
+
+static void test_store_layers(void **state)
+{
+	struct scratch s;
+	struct sb_store store;
+	struct sb_error *err = NULL;
+	struct sb_layer_pack_opts o;
+	struct sb_layer_result r1, r2;
+	struct sb_descriptor layers[2];
+	struct sb_manifest m;
+	struct events ev = { 0, 0, 0 };
+	struct sb_progress progress = { record, &ev };
+	struct tarb t;
+	char src[160], dst[160], storedir[160], cfg[512], cfgdigest[SB_DIGEST_SIZE];
+	int fd;
+	(void)state;
+
+	scratch_init(&s);
+	snprintf(src, sizeof(src), "%s/src", s.canary);
+	snprintf(dst, sizeof(dst), "%s/dst", s.canary);
+	snprintf(storedir, sizeof(storedir), "%s/store", s.canary);
+	mk("", src, 0755);
+	mk("", dst, 0755);
+	build_tree(src);
+	if (sb_store_open(&store, storedir, &err) < 0)
+		fail_msg("store: %s", err->msg);
+
+	sb_layer_pack_opts_init(&o);
+	o.compression = SB_COMPRESS_ZSTD;
+	if (sb_layer_pack_dir(&store, src, &o, &r1, &err) < 0)
+		fail_msg("pack: %s", err->msg);
+	assert_true(sb_store_has_blob(&store, r1.digest));
+	assert_int_equal(sb_store_blob_size(&store, r1.digest, &err), r1.size);
+	{
+		/* the same digest as the sink variant computes */
+		struct sb_strbuf blob = SB_STRBUF_INIT;
+		struct sb_layer_result r;
+		pack_mem(src, SB_COMPRESS_ZSTD, -1, &blob, &r);
+		assert_string_equal(r.digest, r1.digest);
+		sb_strbuf_release(&blob);
+	}
+
+	/* a second layer from a tar stream: removes d, adds a file */
+	tarb_init(&t);
+	tarb_file(&t, ".wh.d", "");
+	tarb_file(&t, "added", "by layer 2");
+	tarb_finish(&t);
+	fd = memfd_of(t.out.buf, t.out.len);
+	o.compression = SB_COMPRESS_GZIP;
+	if (sb_layer_from_tar(&store, fd, &o, &r2, &err) < 0)
+		fail_msg("from_tar: %s", err->msg);
+	close(fd);
+	sb_strbuf_release(&t.out);
+
+	snprintf(cfg, sizeof(cfg),
+		 "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}",
+		 r1.diff_id, r2.diff_id);
+	assert_int_equal(sb_store_put_blob(&store, cfg, strlen(cfg), NULL, cfgdigest, &err), 0);
+	memset(&m, 0, sizeof(m));
+	memset(layers, 0, sizeof(layers));
+	m.media_type = (char *)SB_MT_OCI_MANIFEST;
+	m.config.media_type = (char *)SB_MT_OCI_CONFIG;
+	memcpy(m.config.digest, cfgdigest, SB_DIGEST_SIZE);
+	m.config.size = (int64_t)strlen(cfg);
+	layers[0].media_type = (char *)r1.media_type;
+	memcpy(layers[0].digest, r1.digest, SB_DIGEST_SIZE);
+	layers[0].size = r1.size;
+	layers[1].media_type = (char *)r2.media_type;
+	memcpy(layers[1].digest, r2.digest, SB_DIGEST_SIZE);
+	layers[1].size = r2.size;
+	m.layers = layers;
+	m.nlayers = 2;
+	if (sb_layer_unpack_image(&store, &m, dst, NULL, &progress, &err) < 0)
+		fail_msg("unpack image: %s", err->msg);
+	assert_int_equal(ev.start, 2);
+	assert_int_equal(ev.done, 2);
+	assert_file(dst, "added", "by layer 2");
+	assert_missing(dst, "d");
+	assert_file(dst, "exe", "#!/bin/sh\n");
+	assert_int_equal(type_of(dst, "link"), S_IFLNK);
+
+	/* a config that disagrees with a layer's tar */
+	{
+		char dst2[200];
+		snprintf(dst2, sizeof(dst2), "%s/dst2", s.canary);
+		mk("", dst2, 0755);
+		snprintf(cfg, sizeof(cfg),
+			 "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}",
+			 r1.diff_id, r1.diff_id);
+		assert_int_equal(sb_store_put_blob(&store, cfg, strlen(cfg), NULL, cfgdigest, &err), 0);
+		memcpy(m.config.digest, cfgdigest, SB_DIGEST_SIZE);
+		assert_int_equal(sb_layer_unpack_image(&store, &m, dst2, NULL, NULL, &err), -1);
+		assert_non_null(strstr(err->msg, r2.digest));
+		assert_non_null(strstr(err->msg, "image config says"));
+		sb_error_free(err);
+		err = NULL;
+	}
+	/* a layer media type that is not one */
+	layers[1].media_type = (char *)SB_MT_OCI_CONFIG;
+	assert_int_equal(sb_layer_unpack_image(&store, &m, dst, NULL, NULL, &err), -1);
+	assert_non_null(strstr(err->msg, "unsupported media type"));
+	sb_error_free(err);
+	sb_store_release(&store);
+	scratch_free(&s);
+}
+
 /* The Debian minbase rootfs: unpack, pack, unpack, compare. The cache
  * holds a tar, or (mmdebstrap guessing the format from "*.tar.tmp") a
  * directory; either works. */
@@ -1708,6 +1827,7 @@ int main(void)
 		cmocka_unit_test(test_symlinks_inside),
 		cmocka_unit_test(test_empty_and_root_entry),
 		cmocka_unit_test(test_from_tar),
+		cmocka_unit_test(test_store_layers),
 		cmocka_unit_test(test_debian_roundtrip),
 	};
 	if (mode)
