@@ -49,6 +49,19 @@ const struct sb_cli_cmd sb_cli_commands[] = {
 	  "\n"
 	  "Delete every blob no tag reaches and every unfinished write a killed\n"
 	  "process left behind.\n" },
+	{ "import", sb_cmd_import, "Make an image from a root filesystem tar",
+	  "Usage: slimbuild import ROOTFS.tar|- NAME [--change LINE]... [-m MESSAGE]\n"
+	  "\n"
+	  "Store the tar (plain, gzip or zstd) as a one-layer image for the host\n"
+	  "platform, as docker import does, and tag it NAME.\n"
+	  "\n"
+	  "  -c, --change LINE    a Dockerfile metadata line to apply: CMD, ENTRYPOINT,\n"
+	  "                       ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL,\n"
+	  "                       ONBUILD (repeatable)\n"
+	  "  -m, --message TEXT   the history comment\n"
+	  "  --compression ALG    gzip (default), zstd or none\n"
+	  "\n"
+	  "Prints the new image ID.\n" },
 	{ "save", sb_cmd_save, "Write images to a tar archive",
 	  "Usage: slimbuild save NAME|ID... -o FILE [--format docker|oci]\n"
 	  "\n"
