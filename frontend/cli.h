@@ -23,6 +23,11 @@ struct sb_cli_cmd {
 extern const struct sb_cli_cmd sb_cli_commands[];
 
 int sb_cmd_parse(int argc, char **argv);
+int sb_cmd_images(int argc, char **argv);
+int sb_cmd_inspect(int argc, char **argv);
+int sb_cmd_tag(int argc, char **argv);
+int sb_cmd_rmi(int argc, char **argv);
+int sb_cmd_prune(int argc, char **argv);
 
 /* Report a usage error ("slimbuild VERB: message") and return
  * SB_EXIT_USAGE. */

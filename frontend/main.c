@@ -19,6 +19,36 @@ const struct sb_cli_cmd sb_cli_commands[] = {
 	  "  -h, --help  show this help\n"
 	  "\n"
 	  "Exit status: 0 parsed, 1 the file is refused (FILE:LINE: message), 2 usage.\n" },
+	{ "images", sb_cmd_images, "List the images in the local store",
+	  "Usage: slimbuild images [--format table|json] [-q]\n"
+	  "\n"
+	  "List the images of the store ($SLIMBUILD_ROOT): repository, tag, image ID (the\n"
+	  "config digest), creation time and size (the compressed blobs).\n"
+	  "\n"
+	  "  --format json  one JSON array: name, repository, tag, id, digest, created,\n"
+	  "                 size, layers\n"
+	  "  -q, --quiet    image IDs only\n" },
+	{ "inspect", sb_cmd_inspect, "Show an image's manifest and config as JSON",
+	  "Usage: slimbuild inspect NAME|ID...\n"
+	  "\n"
+	  "Print a JSON array with, for each image, its ID, tags, manifest digest, the\n"
+	  "manifest and the config. NAME is a reference (debian:bookworm); ID a full or\n"
+	  "unambiguous short image ID, or a manifest digest.\n" },
+	{ "tag", sb_cmd_tag, "Give an image another name",
+	  "Usage: slimbuild tag SOURCE TARGET\n"
+	  "\n"
+	  "Point TARGET (normalised as Docker does: app is docker.io/library/app:latest)\n"
+	  "at the image SOURCE names.\n" },
+	{ "rmi", sb_cmd_rmi, "Remove images",
+	  "Usage: slimbuild rmi [-f] NAME|ID...\n"
+	  "\n"
+	  "Remove a tag (NAME) or every tag of an image (ID; -f when it has several),\n"
+	  "then delete the blobs no remaining tag reaches.\n" },
+	{ "prune", sb_cmd_prune, "Delete blobs no image uses",
+	  "Usage: slimbuild prune\n"
+	  "\n"
+	  "Delete every blob no tag reaches and every unfinished write a killed\n"
+	  "process left behind.\n" },
 	{ NULL, NULL, NULL, NULL },
 };
 

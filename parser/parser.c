@@ -208,7 +208,7 @@ static int fail(struct parser *p, int line, struct sb_error **err)
 static int process_line(struct parser *p, const char *raw, size_t n, bool strip_left, const char **out,
 			size_t *outn, bool *directive, struct sb_error **err)
 {
-	struct sb_str name, value;
+	struct sb_str name = { NULL, 0 }, value = { NULL, 0 };
 	int r;
 
 	trim_newline(raw, &n);

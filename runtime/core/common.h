@@ -5,6 +5,7 @@
 #define SB_COMMON_H
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
