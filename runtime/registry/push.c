@@ -106,8 +106,9 @@ static int upload_step(struct push *p, CURL *curl, struct sb_reg_request *req, s
 		return -1;
 	}
 	if (resp->status != want) {
+		sb_autofree char *what = sb_xasprintf("%s: upload %s", req->what, req->method);
 		*transient = transient_status(resp->status);
-		return sb_reg_status_error(p->client, req->what, resp, err);
+		return sb_reg_status_error(p->client, what, resp, err);
 	}
 	return 0;
 }
