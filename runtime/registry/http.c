@@ -405,6 +405,9 @@ static CURLcode perform(struct sb_reg_client *c, CURL *curl, const char *url, co
 	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
 	curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* bigger reads mean fewer writes into the blob writer: layers are
+	 * megabytes */
+	curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 256L * 1024);
 	if (c->cainfo)
 		curl_easy_setopt(curl, CURLOPT_CAINFO, c->cainfo);
 	if (c->capath)
