@@ -4,6 +4,7 @@
  * worker threads for parallel blob transfers. */
 #include <pthread.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -365,6 +366,16 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	return aborted(a->client) ? 1 : 0;
 }
 
+/* libcurl opens its sockets without SOCK_CLOEXEC: a build forks sandboxed
+ * children while transfers may run, and none of them may inherit a
+ * registry connection. */
+static curl_socket_t opensocket_cb(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	(void)ud;
+	(void)purpose;
+	return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
 static struct curl_slist *add_header(struct curl_slist *h, const char *fmt, ...) SB_PRINTF(2, 3);
 static struct curl_slist *add_header(struct curl_slist *h, const char *fmt, ...)
 {
@@ -398,6 +409,7 @@ static CURLcode perform(struct sb_reg_client *c, CURL *curl, const char *url, co
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	/* signals and threads do not mix: no SIGALRM-based DNS timeouts */
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, c->user_agent);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
@@ -498,11 +510,13 @@ static bool curl_code_retryable(CURLcode rc)
 	}
 }
 
-/* What a plain-HTTP server does to a TLS client hello. */
-static bool curl_code_not_tls(CURLcode rc)
+/* What a TLS server does to a plain HTTP request: an alert or a close,
+ * which curl reads as no or a malformed HTTP answer. (Go's servers answer
+ * with a 400 instead: see looks_like_tls_server.) */
+static bool curl_code_not_http(CURLcode rc)
 {
-	return rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
-	       rc == CURLE_GOT_NOTHING || rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_HTTP2;
+	return rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR || rc == CURLE_GOT_NOTHING ||
+	       rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_UNSUPPORTED_PROTOCOL;
 }
 
 static int curl_code_errno(CURLcode rc)
@@ -590,7 +604,7 @@ int sb_reg_do(struct sb_reg_client *c, CURL *curl, const struct sb_reg_request *
 			const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
 			if (rc == CURLE_ABORTED_BY_CALLBACK && aborted(c))
 				return sb_error_setx(err, ECANCELED, "%s: cancelled", c->image);
-			if (req->probe_tls && curl_code_not_tls(rc))
+			if (req->probe_tls && curl_code_not_http(rc))
 				return sb_error_setx(err, EPROTO, "%s: %s %s: %s", c->image, req->method, url, detail);
 			if (!curl_code_retryable(rc) || (int)attempt >= max_retries) {
 				const char *hint = rc == CURLE_PEER_FAILED_VERIFICATION
@@ -720,6 +734,13 @@ static int ping_once(struct sb_reg_client *c, CURL *curl, bool probe, struct sb_
 	return sb_reg_do(c, curl, &req, resp, err);
 }
 
+/* Go's TLS servers answer a plain HTTP request with "400 ... Client sent
+ * an HTTP request to an HTTPS server." */
+static bool looks_like_tls_server(const struct sb_reg_response *resp)
+{
+	return resp->status == 400 && strstr(resp->body.buf, "HTTPS");
+}
+
 int sb_reg_ping(struct sb_reg_client *c, CURL *curl, struct sb_error **err)
 {
 	struct sb_reg_response resp;
@@ -728,15 +749,25 @@ int sb_reg_ping(struct sb_reg_client *c, CURL *curl, struct sb_error **err)
 
 	sb_reg_response_init(&resp);
 	free(c->base);
-	c->base = sb_xasprintf("https://%s", c->host);
-	rc = ping_once(c, curl, c->loopback, &resp, err);
-	if (rc < 0 && c->loopback && curl_code_not_tls(resp.curl_code)) {
-		/* A loopback registry that does not speak TLS: plain HTTP, as
-		 * Docker does for 127.0.0.0/8 (DESIGN.md). One that does is
-		 * verified like any other. */
-		sb_error_freep(err);
-		free(c->base);
+	if (c->loopback) {
+		/* Plain HTTP first for a loopback registry, as Docker does for
+		 * 127.0.0.0/8 (DESIGN.md). One that turns out to speak TLS is
+		 * spoken to over HTTPS and verified like any other: no
+		 * skipping verification because the host is local. Trying
+		 * HTTP first, not TLS, because an HTTP server may wait for a
+		 * line end a TLS hello never sends, while a TLS server
+		 * rejects "GET /" at its first five bytes. */
 		c->base = sb_xasprintf("http://%s", c->host);
+		rc = ping_once(c, curl, true, &resp, err);
+		if ((rc < 0 && curl_code_not_http(resp.curl_code)) || (rc == 0 && looks_like_tls_server(&resp))) {
+			if (err)
+				sb_error_freep(err);
+			free(c->base);
+			c->base = sb_xasprintf("https://%s", c->host);
+			rc = ping_once(c, curl, false, &resp, err);
+		}
+	} else {
+		c->base = sb_xasprintf("https://%s", c->host);
 		rc = ping_once(c, curl, false, &resp, err);
 	}
 	if (rc < 0)

@@ -98,7 +98,7 @@ struct sb_reg_client {
 	char *host;        /* where to connect */
 	char *base;        /* "https://host" or "http://host", set by the ping */
 	char *image;       /* "pull 127.0.0.1:5000/app:v1": every error starts with it */
-	bool loopback;     /* may be spoken to over plain HTTP */
+	bool loopback;     /* plain HTTP unless it speaks TLS */
 	char *cainfo;      /* $SSL_CERT_FILE */
 	char *capath;      /* $SSL_CERT_DIR */
 	char *user_agent;
@@ -124,10 +124,10 @@ int sb_reg_client_init(struct sb_reg_client *c, const char *domain, const char *
 		       const struct sb_registry_opts *opts, struct sb_error **err);
 void sb_reg_client_release(struct sb_reg_client *c);
 
-/* GET /v2/: pick the scheme (a loopback registry is tried over HTTPS first
- * and spoken to over plain HTTP when it does not speak TLS; a certificate
- * that fails verification is an error either way) and learn the auth
- * challenge, if any. */
+/* GET /v2/: pick the scheme (a loopback registry is tried over plain HTTP
+ * first and spoken to over HTTPS when it turns out to speak TLS; a
+ * certificate that fails verification is an error either way) and learn
+ * the auth challenge, if any. */
 int sb_reg_ping(struct sb_reg_client *c, CURL *curl, struct sb_error **err);
 
 /* A handle for one thread. Never NULL (out-of-memory is fatal). */
@@ -163,7 +163,8 @@ struct sb_reg_request {
 	bool no_retry; /* one attempt only (non-idempotent upload steps) */
 	bool no_auth;  /* send no registry credentials (token endpoint) */
 	const struct sb_credentials *basic; /* basic credentials to send */
-	bool probe_tls;/* the HTTPS probe: TLS failures are reported, not retried */
+	bool probe_tls;/* the plain HTTP probe of a loopback registry: answers that
+			* are not HTTP are reported, not retried */
 };
 
 struct sb_reg_response {

@@ -75,6 +75,15 @@ class H(http.server.BaseHTTPRequestHandler):
         self.log("%s %s range=%s content-range=%s" % (self.command, path, self.headers.get("Range"),
                                                      self.headers.get("Content-Range")))
         blob_get = self.command == "GET" and "/blobs/sha256:" in path
+        if path.startswith("/cdn/"):
+            # blob storage behind a redirect: it must never see the token
+            self.log("CDN %s auth=%s" % (path, self.headers.get("Authorization")))
+            self.path = path[4:]
+            status, headers, data = self.upstream(None)
+            return self.reply(status, headers, data)
+        if mode == "deny" and path != "/v2/":
+            return self.reply(403, [("Content-Type", "application/json")],
+                              b'{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}')
         if mode == "bearer":
             if path.startswith("/token"):
                 ok = self.headers.get("Authorization") == CREDS
@@ -90,6 +99,10 @@ class H(http.server.BaseHTTPRequestHandler):
                     chal += ',scope="repository:%s:%s"' % (m.group(1), "pull" if self.command in ("GET", "HEAD") else "pull,push")
                 return self.reply(401, [("WWW-Authenticate", chal), ("Content-Type", "application/json")],
                                   b'{"errors":[{"code":"UNAUTHORIZED","message":"token required"}]}')
+        if mode == "bearer" and blob_get:
+            # another host name for the same server: curl must drop the
+            # Authorization header when it follows
+            return self.reply(307, [("Location", "http://localhost:%d/cdn%s" % (port, path))], b"")
         if mode == "fail500" and path != "/v2/":
             # each request kind fails twice: upload sessions collapse to one
             key = self.command + " " + re.sub(r"/uploads/[^?]+", "/uploads/*", path.split("?")[0])
@@ -201,6 +214,14 @@ echo "$out"
 check "429 asking for an hour fails at once" eval '[ $rc = 1 ] && [ $(( $(date +%s) - start )) -lt 5 ]'
 check "... saying so" grep -q "^pull $PROXY/app:v1: too many requests (429)" <<<"$out"
 
+# --- 403 ---
+start_proxy deny
+fresh_store deny
+rc=0; out=$("$SLIMBUILD" pull "$PROXY/app:v1" 2>&1 >/dev/null) || rc=$?
+echo "$out"
+check "403 fails with the registry's message" \
+  eval '[ $rc = 1 ] && [ "$out" = "pull $PROXY/app:v1: denied: requested access to the resource is denied (403)" ]'
+
 # --- a corrupted blob ---
 start_proxy corrupt
 fresh_store corrupt
@@ -247,6 +268,8 @@ check "bearer token auth: the pull succeeds" eval '[ $rc = 0 ] && grep -qx "Dige
 check "... fetching one token for the whole pull" test "$(grep -c "^TOKEN .* ok" "$LOG")" = 1
 check "... asking for the service and the pull scope" \
   grep -q "^TOKEN /token?service=proxy-test&scope=repository%3Aapp%3Apull ok" "$LOG"
+check "... following blob redirects without sending the token along" \
+  eval '[ "$(grep -c "^CDN /cdn/v2/app/blobs/sha256:.* auth=None$" "$LOG")" = 3 ] && ! grep -q "^CDN .*auth=Bearer" "$LOG"'
 rc=0; out=$(DOCKER_CONFIG=$SB_T/cfg-good "$SLIMBUILD" push "$PROXY/app:v1" "$PROXY/tokpush:v1" 2>&1) || rc=$?
 check "bearer token auth: push succeeds" test "$rc" = 0
 check "... asking for push and, to mount, the source's pull scope" \
