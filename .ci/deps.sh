@@ -7,6 +7,9 @@ pkgs=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libarchive-dev libzstd-dev zlib1g-dev libjansson-dev libssl-dev
   libseccomp-dev libcurl4-openssl-dev libcmocka-dev
+  # test peers and oracles
+  docker-registry skopeo umoci podman buildah runc mmdebstrap apache2-utils
+  python3 openssl curl
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -76,6 +76,20 @@ const struct sb_cli_cmd sb_cli_commands[] = {
 	  "  -h, --help     show this help\n"
 	  "\n"
 	  "Exit status: 0 pushed, 1 failed, 2 usage.\n" },
+	{ "save", sb_cmd_save, "Write images to a tar archive",
+	  "Usage: slimbuild save NAME|ID... -o FILE [--format docker|oci]\n"
+	  "\n"
+	  "  -o, --output FILE  the archive to write (atomically)\n"
+	  "  --format docker    Docker 25+ layout: OCI layout plus manifest.json and\n"
+	  "                     repositories; docker load and podman load take it\n"
+	  "                     (default)\n"
+	  "  --format oci       an OCI image layout in a tar (umoci, skopeo oci-archive:)\n" },
+	{ "load", sb_cmd_load, "Read images from a tar archive",
+	  "Usage: slimbuild load [-i FILE] [-q]\n"
+	  "\n"
+	  "Load the images of an archive written by slimbuild save, docker save, podman\n"
+	  "save or skopeo (docker-archive, oci-archive), from FILE or standard input.\n"
+	  "Every blob is verified against its digest.\n" },
 	{ NULL, NULL, NULL, NULL },
 };
 

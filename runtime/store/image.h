@@ -95,3 +95,26 @@ size_t sb_image_config_ndiff_ids(const struct sb_image_config *c);
 int sb_image_config_to_json(const struct sb_image_config *c, struct sb_strbuf *out, struct sb_error **err);
 
 #endif
+
+/* --- building configs --- */
+
+struct sb_node;
+
+/* A new config for a single-layer image made from a root filesystem
+ * (import): host platform, created at `created` (RFC 3339), one history
+ * entry. */
+void sb_image_config_new(struct sb_image_config *c, const char *created);
+/* Append a layer's diff_id and a history entry (empty_layer when diff_id is
+ * NULL). */
+void sb_image_config_add_layer(struct sb_image_config *c, const char *diff_id, const char *created,
+			       const char *created_by, const char *comment);
+/* Apply one metadata instruction of a parsed Dockerfile line to the
+ * config's "config" object, as `docker import --change` and `docker commit
+ * --change` do: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR,
+ * STOPSIGNAL, ONBUILD. Values are taken literally (no variable expansion).
+ * Other instructions are an error naming them. */
+int sb_image_config_apply(struct sb_image_config *c, const struct sb_node *instr, struct sb_error **err);
+/* An RFC 3339 UTC timestamp for t ("2024-01-02T03:04:05Z"). */
+void sb_rfc3339(int64_t t, char out[32]);
+/* SOURCE_DATE_EPOCH when set and valid, else now. */
+int64_t sb_build_time(void);

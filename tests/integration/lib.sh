@@ -71,7 +71,7 @@ sb_base_rootfs_tar() {
       exec 9>"$SB_CACHE/.bookworm.lock"
       flock 9
       if [ ! -s "$tar" ]; then
-        mmdebstrap --quiet --variant=minbase --mode=root bookworm "$tar.tmp" >&2
+        mmdebstrap --quiet --variant=minbase --mode=root --format=tar bookworm "$tar.tmp" >&2
         mv "$tar.tmp" "$tar"
       fi
     )

@@ -206,7 +206,8 @@ static void test_blobs(void **state)
 
 	/* a blob corrupted on disk is detected when read */
 	{
-		sb_autofree char *p = sb_xasprintf("%s/%s", root, sb_store_blob_relpath(d));
+		sb_autofree char *rel = sb_store_blob_relpath(d);
+		sb_autofree char *p = sb_xasprintf("%s/%s", root, rel);
 		FILE *f = fopen(p, "w");
 		fputs("jello", f);
 		fclose(f);
