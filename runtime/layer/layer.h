@@ -24,10 +24,12 @@ int sb_layer_media_compression(const char *media_type);
 
 struct sb_layer_pack_opts {
 	enum sb_compression compression;
-	int level;                 /* 0: the compressor's default */
+	int level;                 /* 0: the compressor's default (gzip 6, zstd 3) */
 	int64_t source_date_epoch; /* >= 0: clamp every mtime to it; -1: keep */
 	bool oci_media_type;       /* media type flavour of the result */
 };
+/* gzip, default level, no clamping, OCI media types. */
+void sb_layer_pack_opts_init(struct sb_layer_pack_opts *o);
 
 struct sb_layer_result {
 	char digest[SB_DIGEST_SIZE];  /* of the blob (compressed) */
@@ -35,6 +37,16 @@ struct sb_layer_result {
 	int64_t size;                 /* blob size */
 	const char *media_type;       /* static string */
 	uint64_t entries;
+	uint64_t tar_size;            /* bytes of the uncompressed tar */
+	uint64_t skipped;             /* sockets left out (pack_dir only) */
+};
+
+/* Where a layer's compressed bytes go when they are not stored: write()
+ * receives the blob in order, chunk by chunk, and returns 0 or -1 with
+ * *err set. */
+struct sb_layer_sink {
+	int (*write)(void *ctx, const void *data, size_t len, struct sb_error **err);
+	void *ctx;
 };
 
 /* Pack the tree at dir into a layer blob in the store. Entries are sorted
@@ -50,6 +62,15 @@ int sb_layer_pack_dir(struct sb_store *store, const char *dir, const struct sb_l
 int sb_layer_from_tar(struct sb_store *store, int tar_fd, const struct sb_layer_pack_opts *opts,
 		      struct sb_layer_result *out, struct sb_error **err);
 
+/* The same two, writing the blob to a sink instead of the store (docker
+ * save streams, benchmarks). out->digest and out->size describe what the
+ * sink received. A gzip- or zstd-compressed tar_fd is decompressed first:
+ * the tar inside is what gets stored, byte for byte. */
+int sb_layer_pack_dir_to(const char *dir, const struct sb_layer_pack_opts *opts, const struct sb_layer_sink *sink,
+			 struct sb_layer_result *out, struct sb_error **err);
+int sb_layer_from_tar_to(int tar_fd, const struct sb_layer_pack_opts *opts, const struct sb_layer_sink *sink,
+			 struct sb_layer_result *out, struct sb_error **err);
+
 struct sb_layer_unpack_opts {
 	uint64_t max_bytes;   /* refuse a layer expanding past this; 0: 64 GiB */
 	bool allow_devices;   /* create device nodes (default when root) */
@@ -59,11 +80,32 @@ struct sb_layer_unpack_opts {
 void sb_layer_unpack_opts_init(struct sb_layer_unpack_opts *o);
 
 struct sb_layer_unpack_stats {
-	uint64_t entries, bytes, whiteouts;
+	uint64_t entries, bytes, whiteouts; /* bytes: of the uncompressed tar */
+	uint64_t xattrs_skipped;            /* refused by the filesystem (ENOTSUP, EPERM) or trusted.overlay.* */
+	char diff_id[SB_DIGEST_SIZE];       /* sha256 of the uncompressed tar, read to its end */
 };
 
-/* Unpack a layer blob (compression detected from its magic bytes) into the
- * directory rootfs, which must exist. */
+/* Unpack a layer blob (compression detected from its magic bytes: gzip,
+ * zstd, else a plain tar) into the directory rootfs, which must exist.
+ * stats may be NULL.
+ *
+ * Paths: a leading "/" or "./" is stripped and ".." is resolved lexically,
+ * as Docker does; a name that climbs above the root is refused. Parents are
+ * resolved one component at a time without following a symlink that is
+ * absolute or climbs above the root (such a path is refused, naming the
+ * entry); relative symlinks that stay inside are followed, and missing
+ * parents are created 0755. The last component is never followed.
+ *
+ * Layers (OCI image-spec layer.md): an existing path is replaced unless
+ * both are directories (then the entry's attributes replace the old ones);
+ * ".wh.NAME" removes NAME and ".wh..wh..opq" empties its directory, both
+ * only of what lower layers put there, wherever the marker sits in the
+ * tar. AUFS metadata (".wh..wh.*") is skipped.
+ *
+ * Refused, naming the entry: escapes as above, hard links whose target is
+ * outside or missing, device nodes unless allow_devices, regular files or a
+ * stream passing max_bytes, a corrupt or truncated stream. On failure the
+ * rootfs holds whatever was unpacked before the bad entry. */
 int sb_layer_unpack(int blob_fd, const char *rootfs, const struct sb_layer_unpack_opts *opts,
 		    struct sb_layer_unpack_stats *stats, struct sb_error **err);
 

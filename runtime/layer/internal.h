@@ -1,0 +1,143 @@
+/* Internals of runtime/layer shared between its files: streaming
+ * compression, decompression with a bound, the rootfs path resolver and a
+ * set of paths. Not part of the library's API. */
+#ifndef SB_LAYER_INTERNAL_H
+#define SB_LAYER_INTERNAL_H
+
+#include <sys/types.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "runtime/core/digest.h"
+#include "runtime/core/strbuf.h"
+#include "runtime/layer/layer.h"
+
+/* 64 GiB: what max_bytes == 0 means. */
+#define SB_LAYER_DEFAULT_MAX (64ull << 30)
+
+/* --- compress.c --- */
+
+/* A streaming compressor writing its output to a sink. */
+struct sb_compressor {
+	enum sb_compression kind;
+	z_stream z;
+	ZSTD_CCtx *zc;
+	unsigned char *out;
+	size_t out_size;
+	const struct sb_layer_sink *sink;
+	uint64_t written; /* bytes handed to the sink */
+};
+
+int sb_compressor_init(struct sb_compressor *c, enum sb_compression kind, int level,
+		       const struct sb_layer_sink *sink, struct sb_error **err);
+int sb_compressor_write(struct sb_compressor *c, const void *data, size_t len, struct sb_error **err);
+/* Flush the end of the stream to the sink. */
+int sb_compressor_finish(struct sb_compressor *c, struct sb_error **err);
+void sb_compressor_release(struct sb_compressor *c);
+
+/* Reads a layer from fd, detecting gzip (1f 8b), zstd (28 b5 2f fd) or a
+ * plain stream from the first bytes, and hands out the uncompressed bytes,
+ * hashing them and refusing to pass max. Concatenated gzip members and zstd
+ * frames are one stream, as gzip(1) and zstd(1) read them. */
+struct sb_decompressor {
+	int fd;
+	enum sb_compression kind;
+	z_stream z;
+	bool z_live;
+	ZSTD_DCtx *zd;
+	unsigned char *in;
+	size_t in_size, in_pos, in_len;
+	bool in_eof;
+	bool member_end;   /* gzip: between members; zstd: between frames */
+	bool done;
+	uint64_t in_total; /* compressed bytes consumed */
+	uint64_t total;    /* uncompressed bytes handed out */
+	uint64_t max;
+	struct sb_sha256 hash;
+};
+
+/* Reads the magic bytes from fd. max 0 means SB_LAYER_DEFAULT_MAX. */
+int sb_decompressor_open(struct sb_decompressor *d, int fd, uint64_t max, struct sb_error **err);
+/* Up to len uncompressed bytes into buf; 0 at the end of the stream. A
+ * truncated or corrupt stream and one passing max are errors (EFBIG for
+ * the latter). */
+ssize_t sb_decompressor_read(struct sb_decompressor *d, void *buf, size_t len, struct sb_error **err);
+/* The sha256 of everything read so far; releases the hash. */
+void sb_decompressor_digest(struct sb_decompressor *d, char out[SB_DIGEST_SIZE]);
+void sb_decompressor_release(struct sb_decompressor *d);
+
+const char *sb_compression_name(enum sb_compression c);
+
+/* --- pack.c --- */
+
+/* The pack and from_tar pipelines writing to sink; with hash_blob the
+ * blob digest is computed here, else the caller's sink does it (the
+ * store's blob writer). */
+int sb_layer_pack_dir_sink(const char *dir, const struct sb_layer_pack_opts *opts, const struct sb_layer_sink *sink,
+			   bool hash_blob, struct sb_layer_result *out, struct sb_error **err);
+int sb_layer_from_tar_sink(int tar_fd, const struct sb_layer_pack_opts *opts, const struct sb_layer_sink *sink,
+			   bool hash_blob, struct sb_layer_result *out, struct sb_error **err);
+
+/* --- resolve.c --- */
+
+/* Clean a tar entry name as Docker does: strip leading "/" and "./", drop
+ * "." components and empty ones, resolve ".." lexically. Returns 0 with the
+ * clean relative path in out ("" for the root itself), or -1 when ".."
+ * climbs above the root. */
+int sb_path_clean(const char *name, struct sb_strbuf *out);
+
+/* Resolves paths inside one rootfs (see layer.h for the rules) and keeps
+ * the last parent directory open, because a tar's entries mostly share
+ * their parent. */
+struct sb_resolver {
+	int rootfd;
+	char *cache_key;  /* clean logical parent of the cached entry */
+	int cache_fd;     /* O_PATH descriptor of that parent */
+	char *cache_phys; /* its physical path from the root ("" for the root) */
+	uint64_t created; /* parent directories created */
+};
+
+void sb_resolver_init(struct sb_resolver *r, int rootfd);
+void sb_resolver_release(struct sb_resolver *r);
+/* Forget the cached parent: call after anything in the rootfs was removed
+ * or replaced. */
+void sb_resolver_invalidate(struct sb_resolver *r);
+
+/* Resolve the parent directory of the clean path `clean` (which must not
+ * be ""). On success *dirfd is an O_PATH descriptor of the parent, owned by
+ * the resolver and valid until the next call or invalidate; *leaf points
+ * into clean; phys (may be NULL) receives the parent's physical path.
+ * With create, missing parents are made 0755. Errors name `clean`; a
+ * missing parent without create fails with ENOENT. */
+int sb_resolver_parent(struct sb_resolver *r, const char *clean, bool create, int *dirfd, const char **leaf,
+		       struct sb_strbuf *phys, struct sb_error **err);
+/* Like sb_resolver_parent without create and without touching the cache:
+ * *dirfd is owned by the caller. */
+int sb_resolver_parent_owned(struct sb_resolver *r, const char *clean, int *dirfd, const char **leaf,
+			     struct sb_strbuf *phys, struct sb_error **err);
+
+/* Open rootfd/relpath, a path without symlinks (every component is opened
+ * with O_NOFOLLOW; openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS where the
+ * kernel has it). flags are open(2) flags; O_NOFOLLOW and O_CLOEXEC are
+ * added. Returns the descriptor or -1 with errno set. */
+int sb_open_beneath(int rootfd, const char *relpath, int flags);
+
+/* --- pathset.c --- */
+
+/* A set of paths, and of the directories above them: which physical
+ * paths this layer has written, so that whiteouts spare them. */
+struct sb_pathset {
+	char **slots;
+	unsigned char *kind; /* 0 empty, 1 member, 2 ancestor only, 3 both */
+	size_t nslots, used;
+};
+
+void sb_pathset_init(struct sb_pathset *s);
+void sb_pathset_release(struct sb_pathset *s);
+/* Add path and mark each of its parent directories as an ancestor. */
+void sb_pathset_add(struct sb_pathset *s, const char *path);
+bool sb_pathset_has(const struct sb_pathset *s, const char *path);
+/* Whether some added path lies below path. */
+bool sb_pathset_has_below(const struct sb_pathset *s, const char *path);
+
+#endif
