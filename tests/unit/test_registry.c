@@ -328,6 +328,122 @@ static void test_urls(void **state)
 	assert_string_equal(id, "01");
 }
 
+/* ---- error messages ---- */
+
+static void client_for_errors(struct sb_reg_client *c, bool creds)
+{
+	memset(c, 0, sizeof(*c));
+	c->image = (char *)"pull 127.0.0.1:5000/app:v1";
+	c->domain = (char *)"127.0.0.1:5000";
+	c->config_path = (char *)"/cfg/config.json";
+	if (creds) {
+		c->creds.username = (char *)"u";
+		c->creds.password = (char *)"p";
+	}
+}
+
+static char *status_message(bool creds, long status, const char *reason, const char *body, const char *what)
+{
+	struct sb_reg_client c;
+	struct sb_reg_response r;
+	struct sb_error *err = NULL;
+	char *msg;
+
+	client_for_errors(&c, creds);
+	sb_reg_response_init(&r);
+	r.status = status;
+	snprintf(r.reason, sizeof(r.reason), "%s", reason);
+	sb_strbuf_adds(&r.body, body);
+	assert_int_equal(sb_reg_status_error(&c, what, &r, &err), -1);
+	sb_reg_response_release(&r);
+	msg = sb_xstrdup(err->msg);
+	sb_error_free(err);
+	return msg;
+}
+
+static void test_status_errors(void **state)
+{
+	char *m;
+	(void)state;
+
+	m = status_message(true, 404, "Not Found",
+			   "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\"}]}", NULL);
+	assert_string_equal(m, "pull 127.0.0.1:5000/app:v1: manifest unknown (404)");
+	free(m);
+	m = status_message(true, 404, "Not Found", "", "blob sha256:ab");
+	assert_string_equal(m, "pull 127.0.0.1:5000/app:v1: blob sha256:ab: not found (404)");
+	free(m);
+	m = status_message(true, 401, "Unauthorized",
+			   "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}", NULL);
+	assert_string_equal(m, "pull 127.0.0.1:5000/app:v1: unauthorized: authentication required: check credentials (401)");
+	free(m);
+	m = status_message(false, 401, "Unauthorized", "not json", NULL);
+	assert_string_equal(m, "pull 127.0.0.1:5000/app:v1: unauthorized: check credentials (401); none found for "
+			       "127.0.0.1:5000 in /cfg/config.json");
+	free(m);
+	m = status_message(true, 403, "Forbidden", "", NULL);
+	assert_string_equal(m, "pull 127.0.0.1:5000/app:v1: denied: access to the resource denied (403)");
+	free(m);
+	/* several messages, a code without one, control characters flattened */
+	m = status_message(true, 400, "Bad Request",
+			   "{\"errors\":[{\"code\":\"A\",\"message\":\"one\\nline\"},{\"code\":\"B\"}]}", NULL);
+	assert_string_equal(m, "pull 127.0.0.1:5000/app:v1: one line; B (400)");
+	free(m);
+	m = status_message(true, 502, "Bad Gateway", "<html>", NULL);
+	assert_string_equal(m, "pull 127.0.0.1:5000/app:v1: Bad Gateway (502)");
+	free(m);
+}
+
+/* ---- the worker pool ---- */
+
+struct jobs {
+	int ran[64];
+	size_t fail_at;
+};
+
+static int count_job(void *ctx, size_t i, CURL *curl, struct sb_error **err)
+{
+	struct jobs *j = ctx;
+	assert_non_null(curl);
+	__atomic_add_fetch(&j->ran[i], 1, __ATOMIC_RELAXED);
+	if (i == j->fail_at)
+		return sb_error_setx(err, EIO, "job %zu failed", i);
+	return 0;
+}
+
+static void test_parallel(void **state)
+{
+	struct sb_reg_client c;
+	struct jobs j;
+	struct sb_error *err = NULL;
+	(void)state;
+
+	client_for_errors(&c, false);
+	memset(&j, 0, sizeof(j));
+	j.fail_at = SIZE_MAX;
+	assert_int_equal(sb_reg_parallel(&c, 64, 3, count_job, &j, &err), 0);
+	for (size_t i = 0; i < 64; i++)
+		assert_int_equal(j.ran[i], 1);
+	assert_null(c.abort_flag);
+
+	/* the first failure is returned and stops new jobs */
+	memset(&j, 0, sizeof(j));
+	j.fail_at = 0;
+	assert_int_equal(sb_reg_parallel(&c, 64, 1, count_job, &j, &err), -1);
+	assert_string_equal(err->msg, "job 0 failed");
+	sb_error_freep(&err);
+	assert_int_equal(j.ran[0], 1);
+	assert_int_equal(j.ran[1], 0);
+	assert_null(c.abort_flag);
+
+	/* nothing to do, and more threads than jobs */
+	assert_int_equal(sb_reg_parallel(&c, 0, 3, count_job, &j, &err), 0);
+	memset(&j, 0, sizeof(j));
+	j.fail_at = SIZE_MAX;
+	assert_int_equal(sb_reg_parallel(&c, 2, 100, count_job, &j, &err), 0);
+	assert_int_equal(j.ran[0] + j.ran[1], 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +458,8 @@ int main(void)
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_backoff_retry_after),
 		cmocka_unit_test(test_urls),
+		cmocka_unit_test(test_status_errors),
+		cmocka_unit_test(test_parallel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
