@@ -530,7 +530,7 @@ static int curl_code_errno(CURLcode rc)
 	}
 }
 
-static bool sleep_ms(struct sb_reg_client *c, long ms)
+bool sb_reg_sleep(struct sb_reg_client *c, long ms)
 {
 	while (ms > 0) {
 		long slice = ms > 50 ? 50 : ms;
@@ -646,7 +646,7 @@ int sb_reg_do(struct sb_reg_client *c, CURL *curl, const struct sb_reg_request *
 			sb_progress_emit(c->progress, SB_PROGRESS_RETRY, req->progress_id ? req->progress_id : c->host,
 					 req->what ? req->what : req->method, attempt + 1, (uint64_t)max_retries, msg);
 		}
-		if (!sleep_ms(c, delay))
+		if (!sb_reg_sleep(c, delay))
 			return sb_error_setx(err, ECANCELED, "%s: cancelled", c->image);
 		attempt++;
 	}

@@ -225,6 +225,10 @@ int sb_reg_parallel(struct sb_reg_client *c, size_t n, int max_parallel,
 		    int (*job)(void *ctx, size_t i, CURL *curl, struct sb_error **err), void *ctx,
 		    struct sb_error **err);
 
+/* Sleep ms milliseconds, in slices, returning false early when a parallel
+ * job failed (c->abort_flag). */
+bool sb_reg_sleep(struct sb_reg_client *c, long ms);
+
 /* "sha256:0123456789ab" → "0123456789ab": the id progress lines show. */
 void sb_reg_short_id(const char *digest, char out[13]);
 

@@ -199,20 +199,21 @@ static int pull_blob(void *ctx, size_t i, CURL *curl, struct sb_error **err)
 	struct pull *p = ctx;
 	struct sb_reg_client *c = p->client;
 	const struct sb_descriptor *d = p->blobs[i];
-	sb_autofree char *url = sb_xasprintf("/v2/%s/blobs/%s", p->repo, d->digest);
-	sb_autofree char *what = sb_xasprintf("blob %s", d->digest);
+	char *url = NULL, *what = sb_xasprintf("blob %s", d->digest);
 	struct sb_reg_request req = { 0 };
 	struct sb_reg_response resp;
 	struct blob_dl dl = { 0 };
 	int rc = -1;
 
 	sb_reg_short_id(d->digest, dl.id);
+	sb_reg_response_init(&resp);
 	if (sb_store_has_blob(p->store, d->digest)) {
 		sb_progress_emit(c->progress, SB_PROGRESS_CACHED, dl.id, what, 0, (uint64_t)d->size, "Already exists");
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	sb_progress_emit(c->progress, SB_PROGRESS_START, dl.id, what, 0, (uint64_t)d->size, NULL);
-	sb_reg_response_init(&resp);
+	url = sb_xasprintf("/v2/%s/blobs/%s", p->repo, d->digest);
 	dl.p = p;
 	dl.d = d;
 	dl.resp = &resp;
@@ -250,6 +251,8 @@ out:
 	if (rc < 0)
 		sb_progress_emit(c->progress, SB_PROGRESS_ERROR, dl.id, what, dl.got, (uint64_t)d->size,
 				 err && *err ? (*err)->msg : NULL);
+	free(url);
+	free(what);
 	return rc;
 }
 
@@ -274,8 +277,8 @@ static int verify_config(struct sb_store *store, struct sb_reg_client *c, const 
 static int pull_locked(struct sb_store *store, const struct sb_reference *ref, const struct sb_registry_opts *opts,
 		       struct sb_reg_client *c, CURL *curl, struct sb_descriptor *out, struct sb_error **err)
 {
-	sb_autofree char *scope = sb_xasprintf("repository:%s:pull", ref->path);
-	sb_autofree char *name = sb_reference_string(ref);
+	char *scope = sb_xasprintf("repository:%s:pull", ref->path);
+	char *name = sb_reference_string(ref);
 	const struct sb_platform *want = opts && opts->platform ? opts->platform : sb_host_platform();
 	struct sb_reg_response top, child;
 	struct sb_index idx = { 0 };
@@ -303,16 +306,19 @@ static int pull_locked(struct sb_store *store, const struct sb_reference *ref, c
 		sel = sb_index_select(&idx, want);
 		if (!sel) {
 			struct sb_strbuf have = SB_STRBUF_INIT;
-			sb_autofree char *w = platform_string(want);
+			char *w = platform_string(want);
 			for (size_t i = 0; i < idx.nmanifests; i++) {
+				char *s;
 				if (!idx.manifests[i].has_platform)
 					continue;
-				sb_autofree char *s = platform_string(&idx.manifests[i].platform);
+				s = platform_string(&idx.manifests[i].platform);
 				sb_strbuf_addf(&have, "%s%s", have.len ? ", " : "", s);
+				free(s);
 			}
 			sb_error_setx(err, ENOENT, "%s: no manifest for %s in the index (it has: %s)", c->image, w,
 				      have.len ? have.buf : "none with a platform");
 			sb_strbuf_release(&have);
+			free(w);
 			goto out;
 		}
 		if (fetch_manifest(c, curl, ref->path, scope, sel->digest, sel->digest, sel->size, &child, &mt, digest,
@@ -374,6 +380,8 @@ out:
 	sb_index_release(&idx);
 	sb_reg_response_release(&top);
 	sb_reg_response_release(&child);
+	free(scope);
+	free(name);
 	return rc;
 }
 

@@ -3,17 +3,12 @@
  * when the store knows one that has it, else uploaded (monolithic PUT, or
  * chunked PATCHes for big blobs); the manifest goes last, byte for byte as
  * stored so its digest does not change. */
+#include <unistd.h>
+
 #include "runtime/registry/internal.h"
 
 /* How many tagged images of the store are read to find mount sources. */
 #define MOUNT_SCAN_MAX 64
-
-static void curl_cleanupp(CURL **c)
-{
-	if (*c)
-		curl_easy_cleanup(*c);
-}
-#define sb_autocurl __attribute__((cleanup(curl_cleanupp)))
 
 struct push {
 	struct sb_store *store;
@@ -118,18 +113,18 @@ static int upload(struct push *p, CURL *curl, const struct sb_descriptor *d, con
 		  const char *location, bool *transient, struct sb_error **err)
 {
 	struct sb_reg_client *c = p->client;
-	sb_autofree char *loc = sb_xstrdup(location);
-	sb_autofree char *put_url = NULL;
-	sb_autoclose int fd = -1;
+	char *loc = sb_xstrdup(location);
+	char *put_url = NULL;
+	int fd;
 	struct sb_reg_response resp;
 	struct sb_reg_request req = { 0 };
 	uint64_t size = (uint64_t)d->size, off = 0;
 	int rc = -1;
 
+	sb_reg_response_init(&resp);
 	fd = sb_store_open_blob(p->store, d->digest, err);
 	if (fd < 0)
-		return -1;
-	sb_reg_response_init(&resp);
+		goto out;
 	if (size > SB_REG_CHUNK_SIZE) {
 		/* chunked upload: PATCH each chunk, each answer naming where
 		 * the next goes */
@@ -174,7 +169,11 @@ static int upload(struct push *p, CURL *curl, const struct sb_descriptor *d, con
 		goto out;
 	rc = 0;
 out:
+	if (fd >= 0)
+		close(fd);
 	sb_reg_response_release(&resp);
+	free(loc);
+	free(put_url);
 	return rc;
 }
 
@@ -211,7 +210,8 @@ static int blob_exists(struct push *p, CURL *curl, const struct sb_descriptor *d
 static int start_upload(struct push *p, CURL *curl, const struct sb_descriptor *d, const char *from,
 			const char *what, const char *id, char **location, bool *transient, struct sb_error **err)
 {
-	sb_autofree char *base = sb_xasprintf("/v2/%s/blobs/uploads/", p->repo);
+	char *base = sb_xasprintf("/v2/%s/blobs/uploads/", p->repo);
+	char *u1 = NULL, *url = NULL, *scope = NULL;
 	struct sb_reg_request req = { 0 };
 	struct sb_reg_response resp;
 	int rc = -1;
@@ -222,11 +222,11 @@ static int start_upload(struct push *p, CURL *curl, const struct sb_descriptor *
 	req.progress_id = id;
 	req.fd = -1;
 	if (from) {
-		sb_autofree char *u1 = sb_reg_url_add_query(base, "mount", d->digest);
-		sb_autofree char *url = sb_reg_url_add_query(u1, "from", from);
-		sb_autofree char *scope = sb_xasprintf("%s repository:%s:pull", p->scope, from);
 		struct sb_error *e = NULL;
 
+		u1 = sb_reg_url_add_query(base, "mount", d->digest);
+		url = sb_reg_url_add_query(u1, "from", from);
+		scope = sb_xasprintf("%s repository:%s:pull", p->scope, from);
 		req.url = url;
 		req.scope = scope;
 		if (sb_reg_do(p->client, curl, &req, &resp, &e) == 0) {
@@ -258,75 +258,88 @@ static int start_upload(struct push *p, CURL *curl, const struct sb_descriptor *
 	rc = 0;
 out:
 	sb_reg_response_release(&resp);
+	free(base);
+	free(u1);
+	free(url);
+	free(scope);
 	return rc;
 }
 
-static int push_blob(void *ctx, size_t i, CURL *curl, struct sb_error **err)
+/* HEAD, then mount or upload, restarting a failed upload from a new
+ * session. */
+static int push_one(struct push *p, CURL *curl, const struct sb_descriptor *d, const char *from, const char *what,
+		    const char *id, struct sb_error **err)
 {
-	struct push *p = ctx;
 	struct sb_reg_client *c = p->client;
-	const struct sb_descriptor *d = p->blobs[i];
-	sb_autofree char *what = sb_xasprintf("blob %s", d->digest);
-	const char *from = p->from[i];
-	char id[13];
 	int r;
 
-	sb_reg_short_id(d->digest, id);
-	sb_progress_emit(c->progress, SB_PROGRESS_START, id, what, 0, (uint64_t)d->size, NULL);
 	r = blob_exists(p, curl, d, what, id, err);
 	if (r < 0)
-		goto fail;
+		return -1;
 	if (r == 1) {
 		sb_progress_emit(c->progress, SB_PROGRESS_CACHED, id, what, 0, (uint64_t)d->size, "Layer already exists");
 		return 0;
 	}
 	for (unsigned attempt = 0;; attempt++) {
 		sb_autofree char *location = NULL;
+		sb_autofree char *msg = NULL;
+		struct sb_error *e = NULL;
 		bool transient = false;
 		long delay;
 
-		r = start_upload(p, curl, d, from, what, id, &location, &transient, err);
+		r = start_upload(p, curl, d, from, what, id, &location, &transient, &e);
 		if (r == 1) {
-			sb_autofree char *msg = sb_xasprintf("Mounted from %s", from);
+			msg = sb_xasprintf("Mounted from %s", from);
 			sb_progress_emit(c->progress, SB_PROGRESS_DONE, id, what, (uint64_t)d->size, (uint64_t)d->size,
 					 msg);
 			return 0;
 		}
-		if (r == 0 && upload(p, curl, d, what, id, location, &transient, err) == 0) {
+		if (r == 0 && upload(p, curl, d, what, id, location, &transient, &e) == 0) {
 			sb_progress_emit(c->progress, SB_PROGRESS_DONE, id, what, (uint64_t)d->size, (uint64_t)d->size,
 					 "Pushed");
 			return 0;
 		}
-		if (!transient || (int)attempt >= c->max_retries)
-			goto fail;
-		/* the upload may have landed before the answer was lost */
-		{
-			struct sb_error *e = NULL;
-			if (blob_exists(p, curl, d, what, id, &e) == 1) {
-				sb_error_freep(err);
-				sb_progress_emit(c->progress, SB_PROGRESS_DONE, id, what, (uint64_t)d->size,
-						 (uint64_t)d->size, "Pushed");
-				return 0;
-			}
-			sb_error_free(e);
+		if (!transient || (int)attempt >= c->max_retries) {
+			if (err && !*err)
+				*err = e;
+			else
+				sb_error_free(e);
+			return -1;
 		}
 		delay = sb_reg_backoff_ms(attempt, c->retry_base_ms, NULL, time(NULL), 0.5);
-		{
-			sb_autofree char *msg = sb_xasprintf("%s; retry %u of %d in %ld ms", err && *err ? (*err)->msg : "upload failed",
-							    attempt + 1, c->max_retries, delay);
-			sb_progress_emit(c->progress, SB_PROGRESS_RETRY, id, what, attempt + 1, (uint64_t)c->max_retries, msg);
+		msg = sb_xasprintf("%s; retry %u of %d in %ld ms", e ? e->msg : "upload failed", attempt + 1,
+				   c->max_retries, delay);
+		sb_error_free(e);
+		e = NULL;
+		/* the upload may have landed before the answer was lost */
+		if (blob_exists(p, curl, d, what, id, &e) == 1) {
+			sb_progress_emit(c->progress, SB_PROGRESS_DONE, id, what, (uint64_t)d->size, (uint64_t)d->size,
+					 "Pushed");
+			return 0;
 		}
-		sb_error_freep(err);
+		sb_error_free(e);
+		sb_progress_emit(c->progress, SB_PROGRESS_RETRY, id, what, attempt + 1, (uint64_t)c->max_retries, msg);
 		from = NULL; /* a mount that opened a failed session is not tried again */
-		{
-			struct timespec ts = { delay / 1000, (delay % 1000) * 1000000L };
-			nanosleep(&ts, NULL);
-		}
+		if (!sb_reg_sleep(c, delay))
+			return sb_error_setx(err, ECANCELED, "%s: cancelled", c->image);
 	}
-fail:
-	sb_progress_emit(c->progress, SB_PROGRESS_ERROR, id, what, 0, (uint64_t)d->size,
-			 err && *err ? (*err)->msg : NULL);
-	return -1;
+}
+
+static int push_blob(void *ctx, size_t i, CURL *curl, struct sb_error **err)
+{
+	struct push *p = ctx;
+	const struct sb_descriptor *d = p->blobs[i];
+	sb_autofree char *what = sb_xasprintf("blob %s", d->digest);
+	char id[13];
+
+	sb_reg_short_id(d->digest, id);
+	sb_progress_emit(p->client->progress, SB_PROGRESS_START, id, what, 0, (uint64_t)d->size, NULL);
+	if (push_one(p, curl, d, p->from[i], what, id, err) < 0) {
+		sb_progress_emit(p->client->progress, SB_PROGRESS_ERROR, id, what, 0, (uint64_t)d->size,
+				 err && *err ? (*err)->msg : NULL);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- manifest ---- */
@@ -335,7 +348,7 @@ static int put_manifest(struct push *p, CURL *curl, const struct sb_reference *d
 			const struct sb_strbuf *raw, const char *digest, struct sb_error **err)
 {
 	struct sb_reg_client *c = p->client;
-	sb_autofree char *url = sb_xasprintf("/v2/%s/manifests/%s", p->repo, dest->tag ? dest->tag : dest->digest);
+	char *url = sb_xasprintf("/v2/%s/manifests/%s", p->repo, dest->tag ? dest->tag : dest->digest);
 	struct sb_reg_request req = { 0 };
 	struct sb_reg_response resp;
 	int rc = -1;
@@ -364,14 +377,15 @@ static int put_manifest(struct push *p, CURL *curl, const struct sb_reference *d
 	rc = 0;
 out:
 	sb_reg_response_release(&resp);
+	free(url);
 	return rc;
 }
 
 static int push_locked(struct sb_store *store, const struct sb_descriptor *manifest, const struct sb_reference *dest,
 		       const struct sb_registry_opts *opts, struct sb_reg_client *c, struct sb_error **err)
 {
-	sb_autofree char *scope = sb_xasprintf("repository:%s:pull,push", dest->path);
-	sb_autocurl CURL *curl = NULL;
+	char *scope = NULL;
+	CURL *curl = NULL;
 	struct sb_strbuf raw = SB_STRBUF_INIT;
 	struct sb_manifest m = { 0 };
 	const struct sb_descriptor **blobs = NULL;
@@ -382,11 +396,14 @@ static int push_locked(struct sb_store *store, const struct sb_descriptor *manif
 	size_t nblobs = 0;
 	int rc = -1;
 
-	if (dest->digest && !dest->tag && strcmp(dest->digest, manifest->digest) != 0)
-		return sb_error_setx(err, EINVAL, "%s: the image is %s, not %s", c->image, manifest->digest,
-				     dest->digest);
-	if (sb_store_read_blob(store, manifest->digest, SB_IMAGE_JSON_MAX, &raw, err) < 0)
-		return sb_error_wrap(err, "%s", c->image);
+	if (dest->digest && !dest->tag && strcmp(dest->digest, manifest->digest) != 0) {
+		sb_error_setx(err, EINVAL, "%s: the image is %s, not %s", c->image, manifest->digest, dest->digest);
+		goto out;
+	}
+	if (sb_store_read_blob(store, manifest->digest, SB_IMAGE_JSON_MAX, &raw, err) < 0) {
+		sb_error_wrap(err, "%s", c->image);
+		goto out;
+	}
 	sb_sha256_digest(raw.buf, raw.len, digest);
 	mt = sb_image_sniff_media_type(raw.buf, raw.len);
 	if (!mt)
@@ -421,11 +438,12 @@ static int push_locked(struct sb_store *store, const struct sb_descriptor *manif
 	p.store = store;
 	p.client = c;
 	p.repo = dest->path;
-	p.scope = scope;
 	p.blobs = blobs;
 	p.from = from;
 	p.nblobs = nblobs;
 	find_mount_sources(&p, dest);
+	scope = sb_xasprintf("repository:%s:pull,push", dest->path);
+	p.scope = scope;
 
 	curl = sb_reg_curl_new();
 	if (sb_reg_ping(c, curl, err) < 0)
@@ -440,6 +458,9 @@ out:
 	free(blobs);
 	sb_manifest_release(&m);
 	sb_strbuf_release(&raw);
+	free(scope);
+	if (curl)
+		curl_easy_cleanup(curl);
 	return rc;
 }
 
