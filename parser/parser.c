@@ -307,28 +307,29 @@ static bool can_contain_heredoc(const struct sb_node *node)
 	return false;
 }
 
-static size_t count_quotes(const char *s)
+static size_t count_quotes(const char *s, size_t n)
 {
-	size_t n = 0;
-	for (; *s; s++)
-		if (*s == '\'' || *s == '"')
-			n++;
-	return n;
+	size_t q = 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '\'' || s[i] == '"')
+			q++;
+	return q;
 }
 
 /* ParseHeredoc: ^(\d*)<<(-?)\s*([^<]*)$ and a one-word delimiter. Returns 1
- * with *h filled, 0 when the word is not a heredoc, -1 on a lexer error. */
-static int parse_heredoc_word(struct sb_arena *a, const char *w, struct sb_heredoc *h, struct sb_error **err)
+ * with *h filled, 0 when the word is not a heredoc, -1 on a lexer error.
+ * Words carry lengths: a delimiter may hold a NUL byte. */
+static int parse_heredoc_word(struct sb_arena *a, const char *w, size_t wn, struct sb_heredoc *h,
+			      struct sb_error **err)
 {
-	const char *p = w, *rest;
+	const char *p = w, *end = w + wn, *rest;
 	struct sb_shlex lex;
-	char **words = NULL, **raw = NULL;
-	size_t nwords = 0, nraw = 0;
+	struct sb_shlex_result words, raw;
 	uint64_t fd = 0;
 	bool overflow = false;
 	int rc = 0;
 
-	while (*p >= '0' && *p <= '9') {
+	while (p < end && *p >= '0' && *p <= '9') {
 		unsigned d = (unsigned)(*p - '0');
 		if (fd > (UINT64_MAX - d) / 10)
 			overflow = true;
@@ -338,45 +339,45 @@ static int parse_heredoc_word(struct sb_arena *a, const char *w, struct sb_hered
 	}
 	if (overflow)
 		fd = UINT64_MAX; /* strconv.ParseUint's value on ErrRange */
-	if (p[0] != '<' || p[1] != '<')
+	if (end - p < 2 || p[0] != '<' || p[1] != '<')
 		return 0;
 	p += 2;
 	memset(h, 0, sizeof(*h));
-	if (*p == '-') {
+	if (p < end && *p == '-') {
 		h->chomp = true;
 		p++;
 	}
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\f' || *p == '\r')
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\f' || *p == '\r'))
 		p++; /* \s* after <<- : BuildKit allows "<< EOF" */
 	rest = p;
-	if (strchr(rest, '<'))
-		return 0;
-	if (*rest == '\0')
+	if (memchr(rest, '<', (size_t)(end - rest)) || rest == end)
 		return 0;
 
 	sb_shlex_init(&lex, '\\');
 	lex.skip_unset_env = true;
-	if (sb_shlex_process_words(&lex, rest, strlen(rest), NULL, &words, &nwords, err) < 0)
+	memset(&raw, 0, sizeof(raw));
+	if (sb_shlex_process(&lex, rest, (size_t)(end - rest), NULL, &words, err) < 0)
 		return -1;
-	if (nwords != 1)
+	if (words.nwords != 1)
 		goto out;
 	lex.raw_quotes = true;
-	if (sb_shlex_process_words(&lex, rest, strlen(rest), NULL, &raw, &nraw, err) < 0) {
+	if (sb_shlex_process(&lex, rest, (size_t)(end - rest), NULL, &raw, err) < 0) {
 		rc = -1;
 		goto out;
 	}
-	if (nraw != nwords) {
-		rc = sb_error_setx(err, EINVAL, "internal lexing of heredoc produced inconsistent results: %s", rest);
+	if (raw.nwords != words.nwords) {
+		rc = sb_error_setx(err, EINVAL, "internal lexing of heredoc produced inconsistent results: %.*s",
+				   (int)(end - rest), rest);
 		goto out;
 	}
-	h->name.ptr = sb_arena_strndup(a, words[0], strlen(words[0]));
-	h->name.len = strlen(words[0]);
+	h->name.ptr = sb_arena_strndup(a, words.words[0], words.word_lens[0]);
+	h->name.len = words.word_lens[0];
 	h->fd = fd;
-	h->expand = count_quotes(words[0]) == count_quotes(raw[0]);
+	h->expand = count_quotes(words.words[0], words.word_lens[0]) == count_quotes(raw.words[0], raw.word_lens[0]);
 	rc = 1;
 out:
-	sb_strv_free(words, nwords);
-	sb_strv_free(raw, nraw);
+	sb_shlex_result_release(&words);
+	sb_shlex_result_release(&raw);
 	return rc;
 }
 
@@ -387,8 +388,8 @@ static int heredocs_from_line(struct sb_arena *a, const char *line, size_t len, 
 {
 	struct sb_shlex lex;
 	struct sb_error *ignored = NULL;
-	char **words = NULL;
-	size_t nwords = 0, alloc = 0;
+	struct sb_shlex_result words;
+	size_t alloc = 0;
 	int rc = 0;
 
 	*out = NULL;
@@ -399,13 +400,13 @@ static int heredocs_from_line(struct sb_arena *a, const char *line, size_t len, 
 	lex.skip_unset_env = true;
 	/* BuildKit ignores a lexer error here: the line simply has no
 	 * heredocs. */
-	if (sb_shlex_process_words(&lex, line, len, NULL, &words, &nwords, &ignored) < 0) {
+	if (sb_shlex_process(&lex, line, len, NULL, &words, &ignored) < 0) {
 		sb_error_free(ignored);
 		return 0;
 	}
-	for (size_t i = 0; i < nwords; i++) {
+	for (size_t i = 0; i < words.nwords; i++) {
 		struct sb_heredoc h;
-		int r = parse_heredoc_word(a, words[i], &h, err);
+		int r = parse_heredoc_word(a, words.words[i], words.word_lens[i], &h, err);
 		if (r < 0) {
 			rc = -1;
 			break;
@@ -422,7 +423,7 @@ static int heredocs_from_line(struct sb_arena *a, const char *line, size_t len, 
 		}
 		(*out)[(*nout)++] = h;
 	}
-	sb_strv_free(words, nwords);
+	sb_shlex_result_release(&words);
 	return rc;
 }
 
