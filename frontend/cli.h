@@ -32,6 +32,7 @@ int sb_cmd_import(int argc, char **argv);
 int sb_cmd_pull(int argc, char **argv);
 int sb_cmd_push(int argc, char **argv);
 int sb_cmd_save(int argc, char **argv);
+int sb_cmd_unpack(int argc, char **argv);
 int sb_cmd_load(int argc, char **argv);
 
 /* Report a usage error ("slimbuild VERB: message") and return

@@ -103,6 +103,12 @@ const struct sb_cli_cmd sb_cli_commands[] = {
 	  "Load the images of an archive written by slimbuild save, docker save, podman\n"
 	  "save or skopeo (docker-archive, oci-archive), from FILE or standard input.\n"
 	  "Every blob is verified against its digest.\n" },
+	{ "unpack", sb_cmd_unpack, "Write an image's root filesystem to a directory",
+	  "Usage: slimbuild unpack NAME|ID DIR\n"
+	  "\n"
+	  "Apply every layer of the image, bottom up, with whiteouts, into DIR (made if\n"
+	  "missing). Entries that would leave DIR (.., symlinks out, hard links out) are\n"
+	  "refused, naming the entry.\n" },
 	{ NULL, NULL, NULL, NULL },
 };
 

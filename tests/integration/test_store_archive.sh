@@ -117,6 +117,32 @@ check "podman loads it" "${P[@]}" load -q -i "$SB_T/imported.tar"
 out=$("${P[@]}" "${RUN[@]}" docker.io/library/debian:bookworm 2>&1 || true)
 check "podman runs the imported image ($out)" test "$out" = "imported $(cat "$SB_T/rootfs/etc/debian_version") and well"
 
+# the Debian base through a registry and back: push, pull into an empty
+# store, unpack with slimbuild, compare with the tree mmdebstrap made
+sb_start_registry
+REG=127.0.0.1:$SB_REGISTRY_PORT
+check "push the imported base" "$SB" push -q debian:bookworm "$REG/debian:bookworm"
+check "skopeo reads what we pushed" skopeo inspect --tls-verify=false "docker://$REG/debian:bookworm"
+export SLIMBUILD_ROOT=$SB_T/pullstore
+check "pull it into an empty store" "$SB" pull -q "$REG/debian:bookworm"
+check "unpack it" "$SB" unpack "$REG/debian:bookworm" "$SB_T/unpacked"
+tree_list "$SB_T/unpacked" "$SB_T/unpacked.list"
+check "the unpacked tree equals the mmdebstrap tree" diff -q "$SB_T/want.list" "$SB_T/unpacked.list"
+
+# kill -9 during pull
+for delay in 0.05 0.2 0.5; do
+  export SLIMBUILD_ROOT=$SB_T/killpull
+  "$SB" pull -q "$REG/debian:bookworm" >/dev/null 2>&1 &
+  pid=$!
+  sleep "$delay"
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  check "store consistent after kill -9 of pull at ${delay}s" consistent
+done
+check "pull succeeds after the kills" "$SB" pull -q "$REG/debian:bookworm"
+check "store consistent" consistent
+export SLIMBUILD_ROOT=$SB_T/importstore
+
 # kill -9 during import (a smaller tree keeps this quick)
 tar -C "$SB_T/rootfs" -cf "$SB_T/small.tar" usr/share/doc usr/share/zoneinfo etc
 for delay in 0.05 0.2 0.5; do
