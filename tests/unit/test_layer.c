@@ -573,6 +573,19 @@ static void pack_mem(const char *dir, enum sb_compression c, int64_t sde, struct
 
 /* ------------------------------------------------------------------ tests */
 
+static void test_path_order(void **state)
+{
+	static const char *const sorted[] = { "a", "a/b", "a/b/c", "a/z", "a-b", "a-b/x", "a.b", "a0", "b", "caf\xc3\xa9",
+					      "\xff" };
+	(void)state;
+	for (size_t i = 0; i < SB_ARRAY_SIZE(sorted); i++)
+		for (size_t j = 0; j < SB_ARRAY_SIZE(sorted); j++) {
+			int c = sb_layer_path_cmp(sorted[i], sorted[j]);
+			if ((i < j && c >= 0) || (i == j && c != 0) || (i > j && c <= 0))
+				fail_msg("%s vs %s: %d", sorted[i], sorted[j], c);
+		}
+}
+
 static void test_compression_names(void **state)
 {
 	(void)state;
@@ -803,12 +816,11 @@ static void test_pack_format(void **state)
 			assert_string_equal(archive_entry_hardlink(e), "a/hl2"); /* first in byte order */
 		}
 		if (prev) {
-			/* byte order of the path without the directory slash */
-			size_t lp = strlen(prev), ln = strlen(name);
+			/* walk order: a directory's contents right after it */
+			size_t lp = strlen(prev);
 			if (prev[lp - 1] == '/')
 				prev[lp - 1] = 0;
-			(void)ln;
-			if (strcmp(prev, name) >= 0)
+			if (sb_layer_path_cmp(prev, name) >= 0)
 				fail_msg("%s sorts before %s", prev, name);
 		}
 		free(prev);
@@ -1798,6 +1810,22 @@ static int driver(const char *mode)
 		tarb_add(&t, T_DIR, "f/", NULL, 0);
 		tarb_file(&t, "f", "file over dir");
 		seed(dir, "replace", &t);
+		{
+			/* scripts for the fuzz target's structured mode */
+			static const char *const scripts[] = {
+				"#S\nd a/\nf a/b\nl lnk\ta/b\n---\nf a/.wh.b\nf .wh..wh..opq\nf new\n",
+				"#S\nl a\t/\nf a/etc/passwd\n",
+				"#S\nl a\t../..\nf a/x\nh h\t../x\n",
+				"#S\nd d/\nd d/e/\nf d/e/f\n---\nf d/.wh..wh..opq\nd d/e/\nf d/e/g\nl d/l\t../d/e\n"
+				"f d/l/h\nh d/k\td/l/h\n---\nf d\n",
+				"#S\nd x/\np x/p\nc x/c\nf /abs/../y\nl z\tx/../x/./\nf z/q\n",
+			};
+			for (size_t i = 0; i < SB_ARRAY_SIZE(scripts); i++) {
+				char path[512];
+				snprintf(path, sizeof(path), "%s/script%zu", dir, i);
+				sb_write_file_atomic(AT_FDCWD, path, scripts[i], strlen(scripts[i]), 0644, NULL);
+			}
+		}
 		return 0;
 	}
 	fprintf(stderr, "unknown SB_LAYER_DRIVER %s\n", mode);
@@ -1808,6 +1836,7 @@ int main(void)
 {
 	const char *mode = getenv("SB_LAYER_DRIVER");
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_path_order),
 		cmocka_unit_test(test_compression_names),
 		cmocka_unit_test(test_compress_roundtrip),
 		cmocka_unit_test(test_decompress_multi_and_errors),
