@@ -7,6 +7,7 @@
 # the driver (SB_LAYER_DRIVER=pack|unpack, see tests/unit/test_layer.c).
 source "$(dirname "$0")/lib.sh"
 DRV=${SB_LAYER_DRV:-$SB_BUILD_DIR/tests/test_layer}
+sb_need zstd zstd
 if [ "$(id -u)" != 0 ]; then
   echo "skip: needs root (owners, device nodes, security.capability)"
   exit 0

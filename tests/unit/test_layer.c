@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -1467,6 +1468,65 @@ static void test_empty_and_root_entry(void **state)
 	scratch_free(&s);
 }
 
+/* Unprivileged: read-only directories still get their contents (modes
+ * are set last), owners stay the caller's, devices are refused. */
+static void test_unprivileged(void **state)
+{
+	struct scratch s;
+	struct tarb t;
+	pid_t pid;
+	int status;
+	(void)state;
+	if (!is_root()) {
+		printf("# skipped: needs root to drop to nobody\n");
+		skip();
+	}
+	scratch_init(&s);
+	assert_int_equal(chmod(s.base, 0755), 0);
+	assert_int_equal(chown(s.root, 65534, 65534), 0);
+	tarb_init(&t);
+	archive_entry_clear(t.e);
+	archive_entry_copy_pathname(t.e, "ro/");
+	archive_entry_set_mode(t.e, AE_IFDIR | 0555);
+	archive_entry_set_uid(t.e, 0);
+	assert_int_equal(archive_write_header(t.a, t.e), ARCHIVE_OK);
+	tarb_file(&t, "ro/f", "inside");
+	tarb_add(&t, T_DIR, "ro/sub/", NULL, 0);
+	tarb_file(&t, "ro/sub/g", "deeper");
+	tarb_finish(&t);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sb_error *err = NULL;
+		struct sb_layer_unpack_opts o;
+		struct stat st;
+		char p[256];
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(77);
+		sb_layer_unpack_opts_init(&o);
+		if (o.allow_devices || o.same_owner)
+			_exit(2);
+		if (unpack_buf(&t.out, s.root, &o, NULL, &err) < 0) {
+			fprintf(stderr, "unpack as nobody: %s\n", err->msg);
+			_exit(3);
+		}
+		snprintf(p, sizeof(p), "%s/ro", s.root);
+		if (stat(p, &st) < 0 || (st.st_mode & 07777) != 0555 || st.st_uid != 65534)
+			_exit(4);
+		snprintf(p, sizeof(p), "%s/ro/sub/g", s.root);
+		if (stat(p, &st) < 0)
+			_exit(5);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_file(s.root, "ro/f", "inside");
+	sb_strbuf_release(&t.out);
+	/* root removes it whatever the modes */
+	scratch_free(&s);
+}
+
 static void test_from_tar(void **state)
 {
 	struct tarb t;
@@ -1855,6 +1915,7 @@ int main(void)
 		cmocka_unit_test(test_replace_types),
 		cmocka_unit_test(test_symlinks_inside),
 		cmocka_unit_test(test_empty_and_root_entry),
+		cmocka_unit_test(test_unprivileged),
 		cmocka_unit_test(test_from_tar),
 		cmocka_unit_test(test_store_layers),
 		cmocka_unit_test(test_debian_roundtrip),
