@@ -10,6 +10,7 @@ pkgs=(
   # test peers and oracles
   docker-registry skopeo umoci podman buildah runc mmdebstrap apache2-utils
   python3 openssl curl
+  jq
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -28,6 +28,9 @@ int sb_cmd_inspect(int argc, char **argv);
 int sb_cmd_tag(int argc, char **argv);
 int sb_cmd_rmi(int argc, char **argv);
 int sb_cmd_prune(int argc, char **argv);
+int sb_cmd_import(int argc, char **argv);
+int sb_cmd_pull(int argc, char **argv);
+int sb_cmd_push(int argc, char **argv);
 int sb_cmd_save(int argc, char **argv);
 int sb_cmd_load(int argc, char **argv);
 

@@ -49,6 +49,46 @@ const struct sb_cli_cmd sb_cli_commands[] = {
 	  "\n"
 	  "Delete every blob no tag reaches and every unfinished write a killed\n"
 	  "process left behind.\n" },
+	{ "import", sb_cmd_import, "Make an image from a root filesystem tar",
+	  "Usage: slimbuild import ROOTFS.tar|- NAME [--change LINE]... [-m MESSAGE]\n"
+	  "\n"
+	  "Store the tar (plain, gzip or zstd) as a one-layer image for the host\n"
+	  "platform, as docker import does, and tag it NAME.\n"
+	  "\n"
+	  "  -c, --change LINE    a Dockerfile metadata line to apply: CMD, ENTRYPOINT,\n"
+	  "                       ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL,\n"
+	  "                       ONBUILD (repeatable)\n"
+	  "  -m, --message TEXT   the history comment\n"
+	  "  --compression ALG    gzip (default), zstd or none\n"
+	  "\n"
+	  "Prints the new image ID.\n" },
+	{ "pull", sb_cmd_pull, "Download an image from a registry",
+	  "Usage: slimbuild pull [-q] [--platform OS/ARCH[/VARIANT]] NAME\n"
+	  "\n"
+	  "Download NAME (a tag or a digest: debian:bookworm, 127.0.0.1:5000/app@sha256:...)\n"
+	  "into the store and tag it. An index resolves to the host's platform (or\n"
+	  "--platform's). Every blob is verified against its digest before it is stored;\n"
+	  "blobs already in the store are skipped. Credentials come from\n"
+	  "$DOCKER_CONFIG/config.json or ~/.docker/config.json; 127.0.0.0/8, localhost\n"
+	  "and ::1 may be plain HTTP; SSL_CERT_FILE names a private CA.\n"
+	  "\n"
+	  "  -q, --quiet    print only the image name\n"
+	  "  --platform P   the platform to pick from an index (default: the host's)\n"
+	  "  -h, --help     show this help\n"
+	  "\n"
+	  "Exit status: 0 pulled, 1 failed, 2 usage.\n" },
+	{ "push", sb_cmd_push, "Upload an image to a registry",
+	  "Usage: slimbuild push [-q] NAME [DEST]\n"
+	  "\n"
+	  "Upload the stored image NAME to its own name, or to DEST when given (NAME may\n"
+	  "then be an image ID). Blobs the registry has are skipped, blobs another\n"
+	  "repository of the same registry has are mounted, the rest uploaded; the\n"
+	  "manifest goes last, unchanged, so its digest is the stored one.\n"
+	  "\n"
+	  "  -q, --quiet    print only the destination name\n"
+	  "  -h, --help     show this help\n"
+	  "\n"
+	  "Exit status: 0 pushed, 1 failed, 2 usage.\n" },
 	{ "save", sb_cmd_save, "Write images to a tar archive",
 	  "Usage: slimbuild save NAME|ID... -o FILE [--format docker|oci]\n"
 	  "\n"

@@ -1,6 +1,8 @@
 #include "runtime/core/error.h"
 
 static int error_vset(struct sb_error **err, int code, bool with_errno, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+static int error_vset(struct sb_error **err, int code, bool with_errno, const char *fmt, va_list ap)
 {
 	struct sb_error *e;
 	char *msg = NULL;

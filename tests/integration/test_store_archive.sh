@@ -107,6 +107,29 @@ check "prune removes what killed processes left" bash -c "'$SB' prune | grep -q 
 check "nothing left in ingest/" test -z "$(ls -A "$SLIMBUILD_ROOT/ingest")"
 check "store consistent after prune" consistent
 
+# import: the Debian rootfs as a one-layer image, run by podman
+export SLIMBUILD_ROOT=$SB_T/importstore
+check "import the Debian minbase rootfs" "$SB" import "$base" debian:bookworm \
+  --change 'CMD ["sh", "-c", "echo imported $(cat /etc/debian_version) $GREETING"]' \
+  --change 'ENV GREETING="and well"' -m "made by mmdebstrap"
+check "save it" "$SB" save debian:bookworm -o "$SB_T/imported.tar"
+check "podman loads it" "${P[@]}" load -q -i "$SB_T/imported.tar"
+out=$("${P[@]}" "${RUN[@]}" docker.io/library/debian:bookworm 2>&1 || true)
+check "podman runs the imported image ($out)" test "$out" = "imported $(cat "$SB_T/rootfs/etc/debian_version") and well"
+
+# kill -9 during import (a smaller tree keeps this quick)
+tar -C "$SB_T/rootfs" -cf "$SB_T/small.tar" usr/share/doc usr/share/zoneinfo etc
+for delay in 0.05 0.2 0.5; do
+  "$SB" import "$SB_T/small.tar" killed:latest >/dev/null &
+  pid=$!
+  sleep "$delay"
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  check "store consistent after kill -9 of import at ${delay}s" consistent
+done
+check "import succeeds after the kills" bash -c "'$SB' import '$SB_T/small.tar' killed:latest >/dev/null"
+check "store consistent" consistent
+
 # hostile archives
 export SLIMBUILD_ROOT=$SB_T/hostile
 mkdir -p "$SB_T/h/blobs/sha256"
