@@ -4,6 +4,7 @@
 #ifndef SB_LAYER_INTERNAL_H
 #define SB_LAYER_INTERNAL_H
 
+#include <pthread.h>
 #include <sys/types.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -67,6 +68,45 @@ void sb_decompressor_digest(struct sb_decompressor *d, char out[SB_DIGEST_SIZE])
 void sb_decompressor_release(struct sb_decompressor *d);
 
 const char *sb_compression_name(enum sb_compression c);
+
+/* --- pipeline.c --- */
+
+/* Tar bytes in; hashed (diff_id), compressed and written to a sink by a
+ * worker thread, so that reading files and compressing overlap as in
+ * `tar -c | gzip`. Write from one thread only. */
+#define SB_PIPE_SLOTS 4
+struct sb_pipeline {
+	struct sb_sha256 tar_hash;
+	uint64_t tar_bytes;
+	struct sb_compressor comp;
+	struct sb_layer_sink to_sink; /* the compressor writes here */
+	const struct sb_layer_sink *sink;
+	bool hash_blob;
+	struct sb_sha256 blob_hash;
+	uint64_t blob_bytes;
+	enum sb_compression compression;
+	bool oci;
+
+	/* the hand-off between the producer and the worker */
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned char *slot[SB_PIPE_SLOTS];
+	size_t slot_len[SB_PIPE_SLOTS];
+	uint64_t produced, consumed; /* slots handed over, slots done */
+	bool closing, stop;
+	struct sb_error *worker_err;
+};
+
+int sb_pipeline_init(struct sb_pipeline *p, const struct sb_layer_pack_opts *opts, const struct sb_layer_sink *sink,
+		     bool hash_blob, struct sb_error **err);
+int sb_pipeline_write(struct sb_pipeline *p, const void *data, size_t len, struct sb_error **err);
+/* Drain, finish the compressed stream and fill out's digests, sizes and
+ * media type (out->digest only with hash_blob). */
+int sb_pipeline_finish(struct sb_pipeline *p, struct sb_layer_result *out, struct sb_error **err);
+/* Stop the worker (discarding what is queued) and free everything. */
+void sb_pipeline_release(struct sb_pipeline *p);
 
 /* --- pack.c --- */
 

@@ -49,8 +49,14 @@ struct sb_layer_sink {
 	void *ctx;
 };
 
+/* The order of a packed layer's entries: by path bytes, except that "/"
+ * sorts before any other byte, so each directory's contents follow it
+ * directly (Go's filepath.Walk order, as Docker and BuildKit write).
+ * strcmp-like result. */
+int sb_layer_path_cmp(const char *a, const char *b);
+
 /* Pack the tree at dir into a layer blob in the store. Entries are sorted
- * by path; hard links are kept as links; xattrs (security.capability
+ * by sb_layer_path_cmp(); the root itself is not an entry; hard links are kept as links; xattrs (security.capability
  * included) are kept; owners are numeric; device nodes and fifos are kept,
  * sockets skipped. Reproducible: the same tree and options give the same
  * digest. */

@@ -1,7 +1,7 @@
 /* Packing a directory (or an existing tar stream) into a layer, in one
- * pass: libarchive writes the tar to a callback that hashes it (diff_id)
- * and feeds the compressor, whose output goes to a sink (the store's blob
- * writer, see blobs.c).
+ * pass: libarchive writes the tar to a callback that feeds the pipeline
+ * (pipeline.c: diff_id, compression, the sink, which is the store's blob
+ * writer in blobs.c).
  *
  * The tar is what Docker and BuildKit write: PAX (ustar headers, extended
  * headers only where ustar cannot say it: long names, big ids, xattrs as
@@ -30,77 +30,6 @@ void sb_layer_pack_opts_init(struct sb_layer_pack_opts *o)
 	o->oci_media_type = true;
 }
 
-/* --- the pipeline: tar bytes in, hashed and compressed to the sink --- */
-
-struct pipeline {
-	struct sb_sha256 tar_hash;
-	uint64_t tar_bytes;
-	struct sb_compressor comp;
-	struct sb_layer_sink to_sink; /* the compressor writes here */
-	const struct sb_layer_sink *sink;
-	bool hash_blob;
-	struct sb_sha256 blob_hash;
-	uint64_t blob_bytes;
-	struct sb_error *err; /* a failure inside a libarchive callback */
-};
-
-static int pipeline_out(void *ctx, const void *data, size_t len, struct sb_error **err)
-{
-	struct pipeline *p = ctx;
-	if (p->hash_blob)
-		sb_sha256_update(&p->blob_hash, data, len);
-	p->blob_bytes += len;
-	return p->sink->write(p->sink->ctx, data, len, err);
-}
-
-static int pipeline_init(struct pipeline *p, const struct sb_layer_pack_opts *opts, const struct sb_layer_sink *sink,
-			 bool hash_blob, struct sb_error **err)
-{
-	memset(p, 0, sizeof(*p));
-	p->sink = sink;
-	p->hash_blob = hash_blob;
-	p->to_sink.write = pipeline_out;
-	p->to_sink.ctx = p;
-	if (sb_compressor_init(&p->comp, opts->compression, opts->level, &p->to_sink, err) < 0)
-		return -1;
-	sb_sha256_init(&p->tar_hash);
-	if (hash_blob)
-		sb_sha256_init(&p->blob_hash);
-	return 0;
-}
-
-static int pipeline_write(struct pipeline *p, const void *data, size_t len, struct sb_error **err)
-{
-	sb_sha256_update(&p->tar_hash, data, len);
-	p->tar_bytes += len;
-	return sb_compressor_write(&p->comp, data, len, err);
-}
-
-static int pipeline_finish(struct pipeline *p, const struct sb_layer_pack_opts *opts, struct sb_layer_result *out,
-			   struct sb_error **err)
-{
-	if (sb_compressor_finish(&p->comp, err) < 0)
-		return -1;
-	sb_sha256_final(&p->tar_hash, out->diff_id);
-	if (p->hash_blob)
-		sb_sha256_final(&p->blob_hash, out->digest);
-	out->tar_size = p->tar_bytes;
-	out->size = (int64_t)p->blob_bytes;
-	out->media_type = sb_layer_media_type(opts->compression, opts->oci_media_type);
-	return 0;
-}
-
-static void pipeline_release(struct pipeline *p)
-{
-	sb_compressor_release(&p->comp);
-	if (p->tar_hash.md)
-		sb_sha256_release(&p->tar_hash);
-	if (p->blob_hash.md)
-		sb_sha256_release(&p->blob_hash);
-	sb_error_free(p->err);
-	p->err = NULL;
-}
-
 /* --- the tree --- */
 
 struct xattr {
@@ -125,7 +54,8 @@ struct pack {
 	struct pack_ent *v;
 	size_t n, alloc;
 	uint64_t skipped;
-	struct pipeline pipe;
+	struct sb_pipeline pipe;
+	struct sb_error *cb_err; /* a failure inside libarchive's write callback */
 	struct archive *a;
 };
 
@@ -297,9 +227,30 @@ out:
 	return ret;
 }
 
+/* Path order with "/" before every other byte: names sort by their bytes
+ * within a directory and a directory's contents follow it directly, as
+ * Go's filepath.Walk (Docker) and BuildKit write them. Plain byte order
+ * would put "perl-base/x" between "perl" and "perl/x"; GNU tar, which
+ * sets a directory's mtime once it leaves the directory, then gets the
+ * mtime of "perl" wrong. */
+int sb_layer_path_cmp(const char *a, const char *b)
+{
+	const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+	unsigned cx, cy;
+
+	while (*x && *x == *y) {
+		x++;
+		y++;
+	}
+	/* the end first, then "/", then bytes in order */
+	cx = !*x ? 0 : *x == '/' ? 1 : *x + 1u;
+	cy = !*y ? 0 : *y == '/' ? 1 : *y + 1u;
+	return cx < cy ? -1 : cx > cy;
+}
+
 static int ent_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct pack_ent *)a)->path, ((const struct pack_ent *)b)->path);
+	return sb_layer_path_cmp(((const struct pack_ent *)a)->path, ((const struct pack_ent *)b)->path);
 }
 
 static int inode_cmp(const void *a, const void *b, void *ctx)
@@ -333,8 +284,6 @@ static int scan_tree(struct pack *p, struct sb_error **err)
 	if (ret < 0)
 		return -1;
 
-	/* Byte order of the whole path (strcmp compares unsigned bytes): a
-	 * directory sorts before everything inside it. */
 	if (p->n > 1)
 		qsort(p->v, p->n, sizeof(*p->v), ent_cmp);
 
@@ -363,9 +312,9 @@ static int scan_tree(struct pack *p, struct sb_error **err)
 
 static la_ssize_t write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
 {
-	struct pipeline *p = ctx;
-	if (pipeline_write(p, buf, len, &p->err) < 0) {
-		archive_set_error(a, p->err->code ? p->err->code : EIO, "%s", p->err->msg);
+	struct pack *p = ctx;
+	if (sb_pipeline_write(&p->pipe, buf, len, &p->cb_err) < 0) {
+		archive_set_error(a, p->cb_err->code ? p->cb_err->code : EIO, "%s", p->cb_err->msg);
 		return -1;
 	}
 	return (la_ssize_t)len;
@@ -373,16 +322,16 @@ static la_ssize_t write_cb(struct archive *a, void *ctx, const void *buf, size_t
 
 static int archive_fail(struct pack *p, const char *what, struct sb_error **err)
 {
-	if (p->pipe.err) {
-		*err = p->pipe.err;
-		p->pipe.err = NULL;
+	if (p->cb_err) {
+		*err = p->cb_err;
+		p->cb_err = NULL;
 		return -1;
 	}
 	return sb_error_setx(err, archive_errno(p->a) > 0 ? archive_errno(p->a) : EIO, "%s: %s", what,
 			     archive_error_string(p->a) ? archive_error_string(p->a) : "libarchive error");
 }
 
-static struct archive *tar_writer(struct pipeline *pipe, struct sb_error **err)
+static struct archive *tar_writer(struct pack *p, struct sb_error **err)
 {
 	struct archive *a = archive_write_new();
 	if (!a)
@@ -393,7 +342,7 @@ static struct archive *tar_writer(struct pipeline *pipe, struct sb_error **err)
 	    archive_write_set_format_option(a, "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(a, 64 * 1024) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-	    archive_write_open(a, pipe, NULL, write_cb, NULL) != ARCHIVE_OK) {
+	    archive_write_open(a, p, NULL, write_cb, NULL) != ARCHIVE_OK) {
 		sb_error_setx(err, EINVAL, "tar writer: %s",
 			      archive_error_string(a) ? archive_error_string(a) : "setup failed");
 		archive_write_free(a);
@@ -529,14 +478,14 @@ int sb_layer_pack_dir_sink(const char *dir, const struct sb_layer_pack_opts *opt
 
 	if (scan_tree(&p, err) < 0)
 		goto out;
-	if (pipeline_init(&p.pipe, opts, sink, hash_blob, err) < 0)
+	if (sb_pipeline_init(&p.pipe, opts, sink, hash_blob, err) < 0)
 		goto out;
-	p.a = tar_writer(&p.pipe, err);
+	p.a = tar_writer(&p, err);
 	if (!p.a)
 		goto out;
 	if (write_tree(&p, opts, err) < 0)
 		goto out;
-	if (pipeline_finish(&p.pipe, opts, out, err) < 0)
+	if (sb_pipeline_finish(&p.pipe, out, err) < 0)
 		goto out;
 	out->entries = p.n;
 	out->skipped = p.skipped;
@@ -546,7 +495,8 @@ out:
 		sb_error_wrap(err, "pack %s", dir);
 	if (p.a)
 		archive_write_free(p.a);
-	pipeline_release(&p.pipe);
+	sb_pipeline_release(&p.pipe);
+	sb_error_free(p.cb_err);
 	for (size_t i = 0; i < p.n; i++)
 		ent_release(&p.v[i]);
 	free(p.v);
@@ -592,7 +542,7 @@ int sb_layer_from_tar_sink(int tar_fd, const struct sb_layer_pack_opts *opts, co
 {
 	struct sb_layer_pack_opts defaults;
 	struct sb_decompressor dec;
-	struct pipeline pipe;
+	struct sb_pipeline pipe;
 	unsigned char head[512];
 	size_t nhead = 0;
 	unsigned char *buf = NULL;
@@ -606,7 +556,7 @@ int sb_layer_from_tar_sink(int tar_fd, const struct sb_layer_pack_opts *opts, co
 	memset(&pipe, 0, sizeof(pipe));
 	if (sb_decompressor_open(&dec, tar_fd, 0, err) < 0)
 		goto out;
-	if (pipeline_init(&pipe, opts, sink, hash_blob, err) < 0)
+	if (sb_pipeline_init(&pipe, opts, sink, hash_blob, err) < 0)
 		goto out;
 	buf = sb_xmalloc(DATA_CHUNK);
 	for (;;) {
@@ -624,21 +574,21 @@ int sb_layer_from_tar_sink(int tar_fd, const struct sb_layer_pack_opts *opts, co
 				goto out;
 			}
 		}
-		if (pipeline_write(&pipe, buf, (size_t)n, err) < 0)
+		if (sb_pipeline_write(&pipe, buf, (size_t)n, err) < 0)
 			goto out;
 	}
 	if (nhead < sizeof(head)) {
 		sb_error_setx(err, EINVAL, "not a tar archive (%zu bytes)", nhead);
 		goto out;
 	}
-	if (pipeline_finish(&pipe, opts, out, err) < 0)
+	if (sb_pipeline_finish(&pipe, out, err) < 0)
 		goto out;
 	ret = 0;
 out:
 	if (ret < 0)
 		sb_error_wrap(err, "store tar stream");
 	free(buf);
-	pipeline_release(&pipe);
+	sb_pipeline_release(&pipe);
 	sb_decompressor_release(&dec);
 	return ret;
 }

@@ -184,7 +184,7 @@ static int walk(struct walk *w, const char *path, size_t len, bool create, struc
 {
 	struct sb_strbuf rest = SB_STRBUF_INIT, next = SB_STRBUF_INIT;
 	/* The symlink being followed, for messages: last one wins. */
-	sb_autofree char *via = NULL, *via_target = NULL;
+	char *via = NULL, *via_target = NULL, *name = NULL;
 	char target[PATH_MAX];
 	size_t pos = 0;
 	int hops = 0, ret = -1;
@@ -195,12 +195,13 @@ static int walk(struct walk *w, const char *path, size_t len, bool create, struc
 		const char *comp = rest.buf + pos;
 		const char *end = memchr(comp, '/', rest.len - pos);
 		size_t n = end ? (size_t)(end - comp) : rest.len - pos;
-		sb_autofree char *name = sb_xstrndup(comp, n);
 		struct stat st;
 		ssize_t tl;
 		int fd;
 
 		pos += n + (end ? 1 : 0);
+		free(name);
+		name = sb_xstrndup(comp, n);
 		if (n == 0 || !strcmp(name, "."))
 			continue;
 		if (!strcmp(name, "..")) {
@@ -279,6 +280,9 @@ static int walk(struct walk *w, const char *path, size_t len, bool create, struc
 	}
 	ret = 0;
 out:
+	free(name);
+	free(via);
+	free(via_target);
 	sb_strbuf_release(&rest);
 	sb_strbuf_release(&next);
 	return ret;

@@ -522,7 +522,10 @@ static int apply_entry(struct unpack *u, struct archive_entry *e, const char *na
 			return sb_error_set(err, errno, type == AE_IFIFO ? "mkfifo" : "mknod");
 		if (set_owner_at(u, e, pfd, leaf, err) < 0)
 			return -1;
-		if (fchmodat(pfd, leaf, perm, AT_SYMLINK_NOFOLLOW) < 0)
+		/* glibc emulates AT_SYMLINK_NOFOLLOW through /proc; without
+		 * /proc, plain fchmodat on the node just made is the same. */
+		if (fchmodat(pfd, leaf, perm, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    ((errno != EOPNOTSUPP && errno != ENOSYS) || fchmodat(pfd, leaf, perm, 0) < 0))
 			return sb_error_set(err, errno, "chmod");
 		if (apply_xattrs(u, e, -1, pfd, leaf, err) < 0)
 			return -1;

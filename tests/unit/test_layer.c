@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -573,6 +574,19 @@ static void pack_mem(const char *dir, enum sb_compression c, int64_t sde, struct
 
 /* ------------------------------------------------------------------ tests */
 
+static void test_path_order(void **state)
+{
+	static const char *const sorted[] = { "a", "a/b", "a/b/c", "a/z", "a-b", "a-b/x", "a.b", "a0", "b", "caf\xc3\xa9",
+					      "\xff" };
+	(void)state;
+	for (size_t i = 0; i < SB_ARRAY_SIZE(sorted); i++)
+		for (size_t j = 0; j < SB_ARRAY_SIZE(sorted); j++) {
+			int c = sb_layer_path_cmp(sorted[i], sorted[j]);
+			if ((i < j && c >= 0) || (i == j && c != 0) || (i > j && c <= 0))
+				fail_msg("%s vs %s: %d", sorted[i], sorted[j], c);
+		}
+}
+
 static void test_compression_names(void **state)
 {
 	(void)state;
@@ -803,12 +817,11 @@ static void test_pack_format(void **state)
 			assert_string_equal(archive_entry_hardlink(e), "a/hl2"); /* first in byte order */
 		}
 		if (prev) {
-			/* byte order of the path without the directory slash */
-			size_t lp = strlen(prev), ln = strlen(name);
+			/* walk order: a directory's contents right after it */
+			size_t lp = strlen(prev);
 			if (prev[lp - 1] == '/')
 				prev[lp - 1] = 0;
-			(void)ln;
-			if (strcmp(prev, name) >= 0)
+			if (sb_layer_path_cmp(prev, name) >= 0)
 				fail_msg("%s sorts before %s", prev, name);
 		}
 		free(prev);
@@ -1455,6 +1468,65 @@ static void test_empty_and_root_entry(void **state)
 	scratch_free(&s);
 }
 
+/* Unprivileged: read-only directories still get their contents (modes
+ * are set last), owners stay the caller's, devices are refused. */
+static void test_unprivileged(void **state)
+{
+	struct scratch s;
+	struct tarb t;
+	pid_t pid;
+	int status;
+	(void)state;
+	if (!is_root()) {
+		printf("# skipped: needs root to drop to nobody\n");
+		skip();
+	}
+	scratch_init(&s);
+	assert_int_equal(chmod(s.base, 0755), 0);
+	assert_int_equal(chown(s.root, 65534, 65534), 0);
+	tarb_init(&t);
+	archive_entry_clear(t.e);
+	archive_entry_copy_pathname(t.e, "ro/");
+	archive_entry_set_mode(t.e, AE_IFDIR | 0555);
+	archive_entry_set_uid(t.e, 0);
+	assert_int_equal(archive_write_header(t.a, t.e), ARCHIVE_OK);
+	tarb_file(&t, "ro/f", "inside");
+	tarb_add(&t, T_DIR, "ro/sub/", NULL, 0);
+	tarb_file(&t, "ro/sub/g", "deeper");
+	tarb_finish(&t);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sb_error *err = NULL;
+		struct sb_layer_unpack_opts o;
+		struct stat st;
+		char p[256];
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(77);
+		sb_layer_unpack_opts_init(&o);
+		if (o.allow_devices || o.same_owner)
+			_exit(2);
+		if (unpack_buf(&t.out, s.root, &o, NULL, &err) < 0) {
+			fprintf(stderr, "unpack as nobody: %s\n", err->msg);
+			_exit(3);
+		}
+		snprintf(p, sizeof(p), "%s/ro", s.root);
+		if (stat(p, &st) < 0 || (st.st_mode & 07777) != 0555 || st.st_uid != 65534)
+			_exit(4);
+		snprintf(p, sizeof(p), "%s/ro/sub/g", s.root);
+		if (stat(p, &st) < 0)
+			_exit(5);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_file(s.root, "ro/f", "inside");
+	sb_strbuf_release(&t.out);
+	/* root removes it whatever the modes */
+	scratch_free(&s);
+}
+
 static void test_from_tar(void **state)
 {
 	struct tarb t;
@@ -1798,6 +1870,22 @@ static int driver(const char *mode)
 		tarb_add(&t, T_DIR, "f/", NULL, 0);
 		tarb_file(&t, "f", "file over dir");
 		seed(dir, "replace", &t);
+		{
+			/* scripts for the fuzz target's structured mode */
+			static const char *const scripts[] = {
+				"#S\nd a/\nf a/b\nl lnk\ta/b\n---\nf a/.wh.b\nf .wh..wh..opq\nf new\n",
+				"#S\nl a\t/\nf a/etc/passwd\n",
+				"#S\nl a\t../..\nf a/x\nh h\t../x\n",
+				"#S\nd d/\nd d/e/\nf d/e/f\n---\nf d/.wh..wh..opq\nd d/e/\nf d/e/g\nl d/l\t../d/e\n"
+				"f d/l/h\nh d/k\td/l/h\n---\nf d\n",
+				"#S\nd x/\np x/p\nc x/c\nf /abs/../y\nl z\tx/../x/./\nf z/q\n",
+			};
+			for (size_t i = 0; i < SB_ARRAY_SIZE(scripts); i++) {
+				char path[512];
+				snprintf(path, sizeof(path), "%s/script%zu", dir, i);
+				sb_write_file_atomic(AT_FDCWD, path, scripts[i], strlen(scripts[i]), 0644, NULL);
+			}
+		}
 		return 0;
 	}
 	fprintf(stderr, "unknown SB_LAYER_DRIVER %s\n", mode);
@@ -1808,6 +1896,7 @@ int main(void)
 {
 	const char *mode = getenv("SB_LAYER_DRIVER");
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_path_order),
 		cmocka_unit_test(test_compression_names),
 		cmocka_unit_test(test_compress_roundtrip),
 		cmocka_unit_test(test_decompress_multi_and_errors),
@@ -1826,6 +1915,7 @@ int main(void)
 		cmocka_unit_test(test_replace_types),
 		cmocka_unit_test(test_symlinks_inside),
 		cmocka_unit_test(test_empty_and_root_entry),
+		cmocka_unit_test(test_unprivileged),
 		cmocka_unit_test(test_from_tar),
 		cmocka_unit_test(test_store_layers),
 		cmocka_unit_test(test_debian_roundtrip),
