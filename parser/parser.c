@@ -10,6 +10,7 @@
 
 #include "parser/parser.h"
 #include "parser/shell.h"
+#include "runtime/core/fs.h"
 #include "runtime/core/utf8.h"
 
 /* A Dockerfile bigger than this is refused before it is read: no real one
@@ -606,24 +607,6 @@ void sb_dockerfile_free(struct sb_dockerfile *df)
 	free(df);
 }
 
-static int read_all(int fd, const char *path, struct sb_strbuf *sb, struct sb_error **err)
-{
-	char buf[65536];
-	for (;;) {
-		ssize_t r = read(fd, buf, sizeof(buf));
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return sb_error_set(err, errno, "read %s", path);
-		}
-		if (r == 0)
-			return 0;
-		if (sb_strbuf_add(sb, buf, (size_t)r) < 0)
-			return sb_error_setx(err, EFBIG, "%s: larger than %u bytes", path,
-					     SB_DOCKERFILE_MAX_FILE);
-	}
-}
-
 struct sb_dockerfile *sb_dockerfile_parse_file(const char *path, struct sb_error **err)
 {
 	struct sb_strbuf sb;
@@ -631,13 +614,13 @@ struct sb_dockerfile *sb_dockerfile_parse_file(const char *path, struct sb_error
 	sb_autoclose int fd = -1;
 	bool std = strcmp(path, "-") == 0;
 
-	sb_strbuf_init(&sb, SB_DOCKERFILE_MAX_FILE);
+	sb_strbuf_init(&sb, 0);
 	fd = std ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		sb_error_set(err, errno, "open %s", path);
 		return NULL;
 	}
-	if (read_all(fd, path, &sb, err) < 0) {
+	if (sb_read_fd(fd, path, SB_DOCKERFILE_MAX_FILE, &sb, err) < 0) {
 		sb_strbuf_release(&sb);
 		return NULL;
 	}
