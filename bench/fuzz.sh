@@ -4,7 +4,7 @@
 #   bash bench/fuzz.sh BUILD_DIR [SECONDS]
 # BUILD_DIR is a build configured with CC=clang -DSB_FUZZ=ON.
 set -euo pipefail
-build=${1:?usage: fuzz.sh BUILD_DIR [SECONDS]}
+build=$(realpath "${1:?usage: fuzz.sh BUILD_DIR [SECONDS]}")
 secs=${2:-300}
 src=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -23,9 +23,12 @@ for t in "$build"/fuzz/fuzz_*; do
   [ -x "$t" ] || continue
   name=$(basename "$t")
   mkdir -p "$work/$name"
+  extra=()
+  # per-target seeds (JSON documents, tars) beside the shared Dockerfiles
+  [ -d "$src/tests/fuzz/seeds/$name" ] && extra=("$src/tests/fuzz/seeds/$name")
   echo "fuzz: $name for ${secs}s"
   if ! (cd "$work" && ASAN_OPTIONS=detect_leaks=1 "$t" -max_total_time="$secs" -max_len=8192 \
-        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$work/$name" "$seeds" \
+        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$work/$name" "$seeds" "${extra[@]}" \
         >"$work/$name.log" 2>&1); then
     echo "fuzz: $name FAILED"; tail -50 "$work/$name.log"; fail=1
     cp "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$src" 2>/dev/null || true

@@ -1876,8 +1876,8 @@ static int driver(const char *mode)
 				"#S\nd a/\nf a/b\nl lnk\ta/b\n---\nf a/.wh.b\nf .wh..wh..opq\nf new\n",
 				"#S\nl a\t/\nf a/etc/passwd\n",
 				"#S\nl a\t../..\nf a/x\nh h\t../x\n",
-				"#S\nd d/\nd d/e/\nf d/e/f\n---\nf d/.wh..wh..opq\nd d/e/\nf d/e/g\nl d/l\t../d/e\n"
-				"f d/l/h\nh d/k\td/l/h\n---\nf d\n",
+				("#S\nd d/\nd d/e/\nf d/e/f\n---\nf d/.wh..wh..opq\nd d/e/\nf d/e/g\nl d/l\t../d/e\n"
+				 "f d/l/h\nh d/k\td/l/h\n---\nf d\n"),
 				"#S\nd x/\np x/p\nc x/c\nf /abs/../y\nl z\tx/../x/./\nf z/q\n",
 			};
 			for (size_t i = 0; i < SB_ARRAY_SIZE(scripts); i++) {
