@@ -40,7 +40,12 @@ struct sb_host_fds {
 };
 
 int sb_mounts_prepare(const struct sb_sandbox_spec *spec, struct sb_host_fds *h, struct sb_error **err);
-int sb_mounts_enter_rootfs(const struct sb_sandbox_spec *spec, struct sb_error **err);
+/* Make / private and mount the rootfs at spec->rootfs: an overlay, or
+ * when overlayfs is unavailable (or SB_SANDBOX_COPY_ROOTFS) the lowers
+ * copied into upper_dir, bound there; *copied says which. */
+int sb_mounts_enter_rootfs(const struct sb_sandbox_spec *spec, bool *copied, struct sb_error **err);
+/* copy.c: the lower layers, bottom first, into upper_dir with whiteouts applied. */
+int sb_rootfs_copy(const struct sb_sandbox_spec *spec, struct sb_error **err);
 int sb_mounts_setup(const struct sb_sandbox_spec *spec, struct sb_host_fds *h, struct sb_mount_undo *undo,
 		    struct sb_error **err);
 void sb_mounts_undo(struct sb_mount_undo *undo);

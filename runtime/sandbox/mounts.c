@@ -113,28 +113,62 @@ static int make_target(const char *path, bool dir, struct sb_mount_undo *undo, s
 	return 0;
 }
 
+/* The lower layers as one "lowerdir=" value, for kernels before 6.8. */
+static int lowerdir_joined(int fs, const struct sb_sandbox_spec *spec, struct sb_error **err)
+{
+	struct sb_strbuf sb = SB_STRBUF_INIT;
+	int ret = 0;
+	for (const char *const *l = spec->lower_dirs; *l; l++) {
+		if (strpbrk(*l, ":,\\")) {
+			ret = sb_error_setx(err, EINVAL, "overlay lowerdir %s: ':', ',' or '\\' in the path", *l);
+			goto out;
+		}
+		if (l != spec->lower_dirs)
+			sb_strbuf_addc(&sb, ':');
+		sb_strbuf_adds(&sb, *l);
+	}
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir", sb.buf, 0) < 0)
+		ret = sb_error_set(err, errno, "overlay lowerdir");
+out:
+	sb_strbuf_release(&sb);
+	return ret;
+}
+
+/* Returns 0, -1 with *err, or 1 when overlayfs cannot be used here at all
+ * (not in the kernel, or refusing the upper directory's filesystem). */
 static int mount_overlay(const struct sb_sandbox_spec *spec, struct sb_error **err)
 {
 	sb_autoclose int fs = -1;
 	sb_autoclose int mnt = -1;
 
-	if (!spec->upper_dir || !spec->work_dir)
-		return sb_error_setx(err, EINVAL, "overlay rootfs needs an upper and a work directory");
 	/* lowerdir+ (Linux 6.8) takes one layer per call: no escaping of ':'
 	 * or ',' in paths and no page-size limit on the option string, which
 	 * a deep image would pass. */
 	fs = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fs < 0 && errno == ENODEV)
+		return 1;
 	if (fs < 0)
 		return sb_error_set(err, errno, "fsopen overlay");
-	for (const char *const *l = spec->lower_dirs; *l; l++)
-		if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", *l, 0) < 0)
+	for (const char *const *l = spec->lower_dirs; *l; l++) {
+		if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", *l, 0) == 0)
+			continue;
+		if (errno != EINVAL || l != spec->lower_dirs)
 			return sb_error_set(err, errno, "overlay lowerdir %s", *l);
+		if (lowerdir_joined(fs, spec, err) < 0)
+			return -1;
+		break;
+	}
 	if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", spec->upper_dir, 0) < 0)
 		return sb_error_set(err, errno, "overlay upperdir %s", spec->upper_dir);
 	if (fsconfig(fs, FSCONFIG_SET_STRING, "workdir", spec->work_dir, 0) < 0)
 		return sb_error_set(err, errno, "overlay workdir %s", spec->work_dir);
-	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		/* EOPNOTSUPP, EINVAL: the upper filesystem lacks what overlay
+		 * needs (d_type, xattrs), or is itself an overlay */
+		if (errno == EOPNOTSUPP || errno == EINVAL)
+			return 1;
 		return sb_error_set(err, errno, "create overlay at %s", spec->rootfs);
+	}
 	mnt = fsmount(fs, FSMOUNT_CLOEXEC, 0);
 	if (mnt < 0)
 		return sb_error_set(err, errno, "fsmount overlay");
@@ -143,16 +177,30 @@ static int mount_overlay(const struct sb_sandbox_spec *spec, struct sb_error **e
 	return 0;
 }
 
-int sb_mounts_enter_rootfs(const struct sb_sandbox_spec *spec, struct sb_error **err)
+int sb_mounts_enter_rootfs(const struct sb_sandbox_spec *spec, bool *copied, struct sb_error **err)
 {
+	const char *root = spec->rootfs;
+
+	*copied = false;
 	/* Nothing mounted here may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return sb_error_set(err, errno, "make / private");
-	if (spec->lower_dirs && spec->lower_dirs[0])
-		return mount_overlay(spec, err);
+	if (spec->lower_dirs && spec->lower_dirs[0]) {
+		int rc = 1;
+		if (!spec->upper_dir || !spec->work_dir)
+			return sb_error_setx(err, EINVAL, "overlay rootfs needs an upper and a work directory");
+		if (!(spec->flags & SB_SANDBOX_COPY_ROOTFS))
+			rc = mount_overlay(spec, err);
+		if (rc <= 0)
+			return rc;
+		if (sb_rootfs_copy(spec, err) < 0)
+			return -1;
+		*copied = true;
+		root = spec->upper_dir;
+	}
 	/* pivot_root needs the new root to be a mount point. */
-	if (mount(spec->rootfs, spec->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return sb_error_set(err, errno, "bind %s", spec->rootfs);
+	if (mount(root, spec->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return sb_error_set(err, errno, "bind %s on %s", root, spec->rootfs);
 	return 0;
 }
 

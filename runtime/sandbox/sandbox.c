@@ -23,7 +23,7 @@ enum { MSG_ERROR = 1, MSG_EXIT = 2 };
 /* One datagram on a SOCK_SEQPACKET socket: never split, never merged. */
 struct sync_msg {
 	int32_t kind;
-	int32_t code;   /* MSG_ERROR: errno */
+	int32_t code;   /* MSG_ERROR: errno; MSG_EXIT: 1 when the rootfs was copied */
 	int32_t status; /* MSG_EXIT: wait status of the worker */
 	char msg[2048];
 };
@@ -195,6 +195,7 @@ static __attribute__((noreturn)) void init(const struct sb_sandbox_spec *spec, i
 	struct sb_user u;
 	const char *hn = spec->hostname ? spec->hostname : "buildkitsandbox";
 	int rootfd, status = 0;
+	bool copied = false;
 	char **env;
 	pid_t w;
 
@@ -204,7 +205,7 @@ static __attribute__((noreturn)) void init(const struct sb_sandbox_spec *spec, i
 		child_fail(sock, err);
 	if (sethostname(hn, strlen(hn)) < 0)
 		child_fail(sock, (sb_error_set(&err, errno, "sethostname %s", hn), err));
-	if (sb_mounts_enter_rootfs(spec, &err) < 0 || sb_mounts_prepare(spec, &h, &err) < 0 ||
+	if (sb_mounts_enter_rootfs(spec, &copied, &err) < 0 || sb_mounts_prepare(spec, &h, &err) < 0 ||
 	    sb_mounts_setup(spec, &h, &undo, &err) < 0)
 		child_fail(sock, err);
 	rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -233,7 +234,7 @@ static __attribute__((noreturn)) void init(const struct sb_sandbox_spec *spec, i
 		}
 	}
 	sb_mounts_undo(&undo);
-	send_msg(sock, MSG_EXIT, 0, status, NULL);
+	send_msg(sock, MSG_EXIT, copied, status, NULL);
 	_exit(0);
 }
 
@@ -292,7 +293,7 @@ int sb_sandbox_run(const struct sb_sandbox_spec *spec_in, struct sb_sandbox_resu
 {
 	struct sb_sandbox_spec spec = *spec_in;
 	struct sb_strbuf resolv = SB_STRBUF_INIT;
-	struct sb_sandbox_result r = { -1, 0, false };
+	struct sb_sandbox_result r = { -1, 0, false, false };
 	struct sb_error *inner = NULL;
 	int sv[2] = { -1, -1 }, status = 0, ret = -1;
 	bool exited = false;
@@ -356,6 +357,7 @@ int sb_sandbox_run(const struct sb_sandbox_spec *spec_in, struct sb_sandbox_resu
 		else if (m.kind == MSG_EXIT) {
 			exited = true;
 			status = m.status;
+			r.rootfs_copied = m.code == 1;
 		}
 	}
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)

@@ -53,17 +53,29 @@ struct sb_sandbox_mount {
 	uint64_t tmpfs_size; /* bytes; 0: the kernel's default */
 };
 
+enum sb_sandbox_flags {
+	/* Copy the lower layers into upper_dir instead of mounting an
+	 * overlay (what happens anyway when overlayfs is unavailable). */
+	SB_SANDBOX_COPY_ROOTFS = 1 << 0,
+};
+
 struct sb_sandbox_spec {
 	/* The root filesystem. With lower_dirs (topmost first, as overlayfs
 	 * lists them), an overlay of lower_dirs with upper_dir and work_dir
 	 * (empty, on the same filesystem as upper_dir) is mounted at rootfs,
 	 * an existing directory; the mount only exists in the sandbox's own
-	 * mount namespace. Without lower_dirs, rootfs is used as it is and
-	 * writes land in it. */
+	 * mount namespace. When overlayfs is unavailable (not in the kernel,
+	 * or refusing the upper directory's filesystem) the lower dirs are
+	 * copied, bottom first and with overlay whiteouts applied, into
+	 * upper_dir, and the run writes into that whole tree:
+	 * res->rootfs_copied then tells the caller to diff trees rather than
+	 * read whiteouts from upper_dir. Without lower_dirs, rootfs is used
+	 * as it is and writes land in it. */
 	const char *rootfs;
 	const char *const *lower_dirs; /* NULL-terminated, or NULL */
 	const char *upper_dir;
 	const char *work_dir;
+	unsigned flags; /* enum sb_sandbox_flags */
 
 	const char *const *argv; /* argv[0] is looked up in the env's PATH */
 	const char *const *env;  /* "K=V", NULL-terminated; HOME and PATH are added when missing */
@@ -96,6 +108,7 @@ struct sb_sandbox_result {
 	int exit_code;  /* the exit code, or -1 when signalled */
 	int signal;     /* the terminating signal, or 0 */
 	bool timed_out; /* killed by the timeout (signal is SIGKILL) */
+	bool rootfs_copied; /* upper_dir holds a copy of the whole rootfs */
 };
 
 /* Run spec->argv in a sandbox and wait for it. Returns the exit code, or

@@ -644,6 +644,51 @@ static void test_hosts_resolv_mounts(void **state)
 	sb_strbuf_release(&out);
 }
 
+/* Without overlayfs: the layers are copied into the upper directory with
+ * whiteouts applied, and the run writes there. */
+static void test_copy_fallback(void **state)
+{
+	struct sb_sandbox_spec spec;
+	struct sb_strbuf out = SB_STRBUF_INIT;
+	struct sb_sandbox_result res;
+	struct sb_error *err = NULL;
+	char top[256];
+	const char *lowers[4];
+	const char *argv[] = { "/bin/sh", "-c",
+			       "test ! -e /etc/issue.net && ls /opt && test ! -e /opt/gone && cat /etc/motd-sb;"
+			       "echo written > /newfile",
+			       NULL };
+	(void)state;
+	NEED_ROOTFS();
+	/* a top layer that deletes a file (whiteout), replaces a directory
+	 * (opaque) and adds one */
+	snprintf(top, sizeof(top), "%s/copytop", tmp);
+	assert_int_equal(sh("mkdir -p %s/etc %s/opt && mknod %s/etc/issue.net c 0 0 && echo motd > %s/etc/motd-sb",
+			    top, top, top, top),
+			 0);
+	assert_int_equal(sh("mkdir -p %s/copymid/opt/gone && touch %s/copymid/opt/gone/f", tmp, tmp), 0);
+	assert_int_equal(sh("mkdir %s/opt/keep && setfattr -n trusted.overlay.opaque -v y %s/opt 2>/dev/null ||"
+			    " python3 -c 'import os,sys; os.setxattr(sys.argv[1], \"trusted.overlay.opaque\", b\"y\")' %s/opt",
+			    top, top, top),
+			 0);
+	fresh_spec(&spec);
+	lowers[0] = top;
+	snprintf(top + 128, 128, "%s/copymid", tmp);
+	lowers[1] = top + 128;
+	lowers[2] = base;
+	lowers[3] = NULL;
+	spec.lower_dirs = lowers;
+	spec.flags = SB_SANDBOX_COPY_ROOTFS;
+	spec.argv = argv;
+	assert_int_equal(run_capture(&spec, &out, &res, &err), 0);
+	assert_null(err);
+	assert_true(res.rootfs_copied);
+	assert_string_equal(out.buf, "keep\nmotd\n");
+	assert_int_equal(sh("grep -q written %s/newfile && test -x %s/bin/sh", upper, upper), 0);
+	assert_int_equal(sh("test ! -e %s/newfile", base), 0);
+	sb_strbuf_release(&out);
+}
+
 /* ------------------------------------------------------------ escapes */
 
 static void test_escape_proc(void **state)
@@ -740,6 +785,7 @@ int main(void)
 		cmocka_unit_test(test_missing_executable),
 		cmocka_unit_test(test_overlay_upper),
 		cmocka_unit_test(test_plain_rootfs),
+		cmocka_unit_test(test_copy_fallback),
 		cmocka_unit_test(test_hosts_resolv_mounts),
 		cmocka_unit_test(test_escape_proc),
 		cmocka_unit_test(test_escape_syscalls),
