@@ -288,9 +288,16 @@ static int setup_dev(struct sb_host_fds *h, struct sb_mount_undo *undo, struct s
 	}
 	if (do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5",
 		     NULL, err) < 0 ||
-	    do_mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k", NULL, err) < 0 ||
-	    do_mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, NULL, err) < 0)
+	    do_mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k", NULL, err) < 0)
 		return -1;
+	/* POSIX message queues are optional in the kernel (ENODEV). */
+	if (mkdir("/dev/mqueue", 0755) < 0)
+		return sb_error_set(err, errno, "mkdir /dev/mqueue");
+	if (mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		if (errno != ENODEV)
+			return sb_error_set(err, errno, "mount mqueue on /dev/mqueue");
+		rmdir("/dev/mqueue");
+	}
 	for (size_t i = 0; i < SB_ARRAY_SIZE(links); i++)
 		if (symlink(links[i][0], links[i][1]) < 0)
 			return sb_error_set(err, errno, "symlink %s", links[i][1]);

@@ -201,6 +201,11 @@ static __attribute__((noreturn)) void init(const struct sb_sandbox_spec *spec, i
 
 	memset(&undo, 0, sizeof(undo));
 	memset(&h, 0, sizeof(h));
+	/* Init keeps every capability: make sure nothing in the sandbox
+	 * can reach into it through /proc/1 (fd, root, mem) or ptrace,
+	 * whatever the capability checks would say. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "set init undumpable"), err));
 	if (spec->net == SB_NET_NONE && sb_net_loopback_up(&err) < 0)
 		child_fail(sock, err);
 	if (sethostname(hn, strlen(hn)) < 0)

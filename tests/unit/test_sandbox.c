@@ -447,8 +447,16 @@ static void test_workdir_env(void **state)
 	spec.cwd = "/srv/app/deep";
 	spec.env = env;
 	spec.user = "daemon";
-	run_sh("pwd; echo \"$A|$B|$PATH\"; env | sort | tr '\\n' ' '", &spec, 0, &out);
-	assert_non_null(strstr(out.buf, "/srv/app/deep\n1|two words|/bin:/usr/bin\n"));
+	{
+		/* stdin comes from the caller's fd */
+		int in = memfd_create("in", MFD_CLOEXEC);
+		assert_int_equal(sb_write_all(in, "from-stdin\n", 11, "in", NULL), 0);
+		assert_int_equal(lseek(in, 0, SEEK_SET), 0);
+		spec.stdin_fd = in;
+		run_sh("pwd; echo \"$A|$B|$PATH\"; read line; echo \"$line\"; env | sort | tr '\\n' ' '", &spec, 0, &out);
+		close(in);
+	}
+	assert_non_null(strstr(out.buf, "/srv/app/deep\n1|two words|/bin:/usr/bin\nfrom-stdin\n"));
 	assert_non_null(strstr(out.buf, "HOME=/usr/sbin"));
 	/* WORKDIR stays in the layer, as Docker creates it */
 	snprintf(p, sizeof(p), "%s/srv/app/deep", upper);
@@ -691,6 +699,44 @@ static void test_copy_fallback(void **state)
 
 /* ------------------------------------------------------------ escapes */
 
+/* Mount targets planted as symlinks to host paths resolve inside the
+ * rootfs (every target is resolved after pivot_root): nothing is mounted
+ * on, created in or written to the host directory they aim at. */
+static void test_escape_symlinked_targets(void **state)
+{
+	static const char *const names[] = { "etc", "proc", "dev", "sys", "run" };
+	struct sb_sandbox_spec spec;
+	struct sb_strbuf out = SB_STRBUF_INIT;
+	char root[128], outside[128], secret[256];
+	const char *argv[] = { "/sbprobe", "hello", NULL };
+	struct sb_sandbox_mount m = { SB_MOUNT_BIND, NULL, "/run/secrets/s", SB_MOUNT_RDONLY, 0 };
+	(void)state;
+	NEED_ROOTFS();
+	snprintf(outside, sizeof(outside), "%s/outside", tmp);
+	snprintf(secret, sizeof(secret), "%s/secret.txt", tmp);
+	write_at(tmp, "secret.txt", "s\n");
+	m.source = secret;
+	for (size_t i = 0; i < SB_ARRAY_SIZE(names); i++) {
+		struct sb_error *err = NULL;
+		char link[256];
+		snprintf(root, sizeof(root), "%s/symroot%zu", tmp, i);
+		assert_int_equal(sh("mkdir -p %s %s && cp %s/sbprobe %s/", root, outside, lower, root), 0);
+		snprintf(link, sizeof(link), "%s/%s", root, names[i]);
+		assert_int_equal(symlink(outside, link), 0);
+		sb_sandbox_spec_init(&spec);
+		spec.rootfs = root;
+		spec.argv = argv;
+		spec.mounts = &m;
+		spec.n_mounts = 1;
+		/* the target does not exist inside the rootfs: the run fails */
+		assert_int_equal(run_capture(&spec, &out, NULL, &err), -1);
+		assert_non_null(err);
+		sb_error_free(err);
+		assert_int_equal(sh("test -z \"$(ls -A %s)\" && ! grep -qs ' %s' /proc/self/mountinfo", outside, outside), 0);
+	}
+	sb_strbuf_release(&out);
+}
+
 static void test_escape_proc(void **state)
 {
 	struct sb_sandbox_spec spec;
@@ -789,6 +835,7 @@ int main(void)
 		cmocka_unit_test(test_hosts_resolv_mounts),
 		cmocka_unit_test(test_escape_proc),
 		cmocka_unit_test(test_escape_syscalls),
+		cmocka_unit_test(test_escape_symlinked_targets),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
