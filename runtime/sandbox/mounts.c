@@ -158,6 +158,11 @@ static int mount_overlay(const struct sb_sandbox_spec *spec, struct sb_error **e
 			return -1;
 		break;
 	}
+	/* index=off, as containerd's snapshotter: with the inodes index on
+	 * (a kernel default on some distributions) a lower directory that
+	 * another build's overlay uses at the same time is refused. Older
+	 * kernels without the option reject it: not an error. */
+	fsconfig(fs, FSCONFIG_SET_STRING, "index", "off", 0);
 	if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", spec->upper_dir, 0) < 0)
 		return sb_error_set(err, errno, "overlay upperdir %s", spec->upper_dir);
 	if (fsconfig(fs, FSCONFIG_SET_STRING, "workdir", spec->work_dir, 0) < 0)

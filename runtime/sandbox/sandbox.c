@@ -154,6 +154,7 @@ static __attribute__((noreturn)) void worker(const struct sb_sandbox_spec *spec,
 		signal(s, SIG_DFL);
 	if (setsid() < 0)
 		sb_error_set(&err, errno, "setsid");
+	umask(022); /* as runc starts every process */
 	if (err || setup_stdio(spec, &err) < 0)
 		child_fail(sock, err);
 	/* Whatever the caller leaked without O_CLOEXEC stops at exec. */
@@ -255,6 +256,11 @@ static __attribute__((noreturn)) void helper(const struct sb_sandbox_spec *spec,
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() != caller)
 		_exit(127);
+	/* The caller's handlers are not ours to run, and a caller ignoring
+	 * SIGCHLD would make the kernel reap the worker before init could
+	 * read its status. */
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
 	if (spec->net == SB_NET_NONE)
 		flags |= CLONE_NEWNET;
 	if (unshare(flags) < 0)

@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -482,6 +483,13 @@ static void test_exit_and_signal(void **state)
 	assert_int_equal(run_capture(&spec, &out, &res, &err), 42);
 	assert_int_equal(res.exit_code, 42);
 	assert_int_equal(res.signal, 0);
+
+	/* a caller ignoring SIGCHLD still gets the status */
+	fresh_spec(&spec);
+	spec.argv = argv_exit;
+	signal(SIGCHLD, SIG_IGN);
+	assert_int_equal(run_capture(&spec, &out, &res, &err), 42);
+	signal(SIGCHLD, SIG_DFL);
 
 	fresh_spec(&spec);
 	spec.argv = argv_sig;
