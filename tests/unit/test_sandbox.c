@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -705,6 +706,61 @@ static void test_copy_fallback(void **state)
 	sb_strbuf_release(&out);
 }
 
+struct par_run {
+	struct sb_sandbox_spec spec;
+	const char *lowers[3];
+	char upper[160], work[160], merged[160];
+	int rc;
+	struct sb_strbuf out;
+};
+
+static void *par_thread(void *arg)
+{
+	struct par_run *p = arg;
+	struct sb_error *err = NULL;
+	p->rc = run_capture(&p->spec, &p->out, NULL, &err);
+	sb_error_free(err);
+	return NULL;
+}
+
+/* Parallel stages: two sandboxes at once over the same lower layers,
+ * started from two threads of one process. */
+static void test_parallel(void **state)
+{
+	struct par_run runs[2];
+	pthread_t th[2];
+	const char *argv[] = { "/bin/sh", "-c", "echo $$ > /mine; sleep 0.5; cat /mine", NULL };
+	(void)state;
+	NEED_ROOTFS();
+	for (int i = 0; i < 2; i++) {
+		struct par_run *p = &runs[i];
+		memset(p, 0, sizeof(*p));
+		sb_strbuf_init(&p->out, 0);
+		snprintf(p->upper, sizeof(p->upper), "%s/par-upper%d", tmp, i);
+		snprintf(p->work, sizeof(p->work), "%s/par-work%d", tmp, i);
+		snprintf(p->merged, sizeof(p->merged), "%s/par-merged%d", tmp, i);
+		assert_int_equal(sh("mkdir %s %s %s", p->upper, p->work, p->merged), 0);
+		p->lowers[0] = lower;
+		p->lowers[1] = base;
+		sb_sandbox_spec_init(&p->spec);
+		p->spec.rootfs = p->merged;
+		p->spec.lower_dirs = p->lowers;
+		p->spec.upper_dir = p->upper;
+		p->spec.work_dir = p->work;
+		p->spec.argv = argv;
+		p->spec.timeout = 60;
+	}
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, par_thread, &runs[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(runs[i].rc, 0);
+		assert_string_equal(runs[i].out.buf, "2\n");
+		assert_int_equal(sh("test \"$(cat %s/mine)\" = 2", runs[i].upper), 0);
+		sb_strbuf_release(&runs[i].out);
+	}
+}
+
 /* ------------------------------------------------------------ escapes */
 
 /* Mount targets planted as symlinks to host paths resolve inside the
@@ -840,6 +896,7 @@ int main(void)
 		cmocka_unit_test(test_overlay_upper),
 		cmocka_unit_test(test_plain_rootfs),
 		cmocka_unit_test(test_copy_fallback),
+		cmocka_unit_test(test_parallel),
 		cmocka_unit_test(test_hosts_resolv_mounts),
 		cmocka_unit_test(test_escape_proc),
 		cmocka_unit_test(test_escape_syscalls),
