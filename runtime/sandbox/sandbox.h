@@ -111,7 +111,10 @@ struct sb_sandbox_result {
 	bool rootfs_copied; /* upper_dir holds a copy of the whole rootfs */
 };
 
-/* Run spec->argv in a sandbox and wait for it. Returns the exit code, or
+/* Run spec->argv in a sandbox and wait for it. The sandbox is forked
+ * (fork(), so it is safe from a threaded caller and runs concurrently with
+ * other sandboxes over the same lower dirs); the caller's signal handlers
+ * do not run in it. Returns the exit code, or
  * 128 + the signal number when the process was killed (as a shell reports
  * it), and fills res when non-NULL. Returns -1 with *err when the sandbox
  * could not be set up or the command could not be started (the message

@@ -331,7 +331,8 @@ static void test_dev_proc_sys(void **state)
 	       "grep -E '^proc /proc ' /proc/mounts | cut -d' ' -f1-3; "
 	       "test \"$(cat /proc/kcore | wc -c)\" = 0 && echo kcore-masked;"
 	       "test \"$(cat /proc/keys | wc -c)\" = 0 && echo keys-masked;"
-	       "grep -E ' /proc/sys ' /proc/mounts | grep -q '[ ,]ro[ ,]' && echo procsys-ro;",
+	       "grep -E ' /proc/sys ' /proc/mounts | grep -q '[ ,]ro[ ,]' && echo procsys-ro;"
+	       "test -d /sys/firmware && test -z \"$(ls -A /sys/firmware)\" && echo firmware-masked;",
 	       &spec, 0, &out);
 	assert_non_null(strstr(out.buf, "/dev/null character special file 1:3\n"));
 	assert_non_null(strstr(out.buf, "/dev/zero character special file 1:5\n"));
@@ -351,6 +352,7 @@ static void test_dev_proc_sys(void **state)
 	assert_non_null(strstr(out.buf, "kcore-masked"));
 	assert_non_null(strstr(out.buf, "keys-masked"));
 	assert_non_null(strstr(out.buf, "procsys-ro"));
+	assert_non_null(strstr(out.buf, "firmware-masked"));
 	sb_strbuf_release(&out);
 }
 
@@ -816,10 +818,12 @@ static void test_escape_proc(void **state)
 	run_sh("{ echo evil > /proc/sys/kernel/hostname && echo hostname-written;"
 	       "test -e /proc/sysrq-trigger && { echo h > /proc/sysrq-trigger && echo sysrq-written; };"
 	       "echo 1 > /proc/sys/vm/drop_caches && echo dropcaches-written;"
+	       "echo '|/evil %p' > /proc/sys/kernel/core_pattern && echo corepattern-written;"
 	       "echo evil > /sys/kernel/uevent_helper && echo uevent-written;"
 	       "hostname evil && echo hostname-set; } 2>/dev/null; echo done",
 	       &spec, 0, &out);
 	assert_string_equal(out.buf, "done\n");
+	assert_int_not_equal(sh("grep -q evil /proc/sys/kernel/core_pattern"), 0);
 	{
 		char now[256];
 		gethostname(now, sizeof(now));
