@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kexec.h>
+#include <linux/sched.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -97,6 +99,21 @@ int main(int argc, char **argv)
 		report("sethostname", syscall(SYS_sethostname, "x", 1));
 		report("setns", syscall(SYS_setns, -1, 0));
 		report("chroot", syscall(SYS_chroot, "/"));
+		report("socket_vsock", socket(AF_VSOCK, SOCK_STREAM, 0));
+		report("socket_inet", socket(AF_INET, SOCK_STREAM, 0));
+		{
+			/* clone3 hides its flags from seccomp: ENOSYS, so
+			 * that libc falls back to the checked clone */
+			struct clone_args ca;
+			memset(&ca, 0, sizeof(ca));
+			ca.exit_signal = SIGCHLD;
+			long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+			if (pid == 0)
+				_exit(0);
+			if (pid > 0)
+				waitpid((pid_t)pid, NULL, 0);
+			report("clone3", pid);
+		}
 	} else {
 		fprintf(stderr, "usage: sbprobe hello|ptrace|init_module|kexec|userns|mount|misc\n");
 		return 2;

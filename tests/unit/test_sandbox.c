@@ -869,6 +869,9 @@ static void test_escape_syscalls(void **state)
 	assert_non_null(strstr(out.buf, "sethostname: EPERM\n"));
 	assert_non_null(strstr(out.buf, "setns: EPERM\n"));
 	assert_non_null(strstr(out.buf, "chroot: ok\n")); /* CAP_SYS_CHROOT is in the default set */
+	assert_non_null(strstr(out.buf, "socket_vsock: EPERM\n"));
+	assert_non_null(strstr(out.buf, "socket_inet: ok\n"));
+	assert_non_null(strstr(out.buf, "clone3: ENOSYS\n"));
 	/* ptrace: only the sandbox's own processes are visible (init, sh,
 	 * sleep); init, holding every capability, cannot be attached to */
 	assert_non_null(strstr(out.buf, "ptrace 1: EPERM\n"));
