@@ -23,20 +23,18 @@ int sb_seccomp_export(uint64_t caps, int fd, struct sb_error **err);
 /* --- mounts.c, run in the sandbox's init (PID 1) --- */
 
 /* What init remembers to undo after the worker exits: mount points it
- * had to create in the rootfs. */
+ * had to create in the rootfs, each unmounted and removed (if still
+ * empty) in reverse order. */
 struct sb_mount_undo {
 	char **paths; /* in creation order; removed in reverse */
 	bool *is_dir;
 	size_t n, alloc;
-	char **mounted; /* extra mounts, unmounted before the paths are removed */
-	size_t n_mounted, alloc_mounted;
 };
 
 /* Everything from the host that must be opened before pivot_root. */
 struct sb_host_fds {
 	int dev[6];     /* null zero full random urandom tty: detached clones */
 	int *mounts;    /* one per spec mount: detached bind trees (-1 for tmpfs) */
-	int etc;        /* a detached tmpfs holding resolv.conf and hosts */
 };
 
 int sb_mounts_prepare(const struct sb_sandbox_spec *spec, struct sb_host_fds *h, struct sb_error **err);
