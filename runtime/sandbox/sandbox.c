@@ -1,0 +1,405 @@
+/* sb_sandbox_run: the process tree, the sync socket and the worker's
+ * last steps before exec. See sandbox.h for the shape. */
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/core/fs.h"
+#include "runtime/sandbox/internal.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+enum { MSG_ERROR = 1, MSG_EXIT = 2 };
+
+/* One datagram on a SOCK_SEQPACKET socket: never split, never merged. */
+struct sync_msg {
+	int32_t kind;
+	int32_t code;   /* MSG_ERROR: errno; MSG_EXIT: 1 when the rootfs was copied */
+	int32_t status; /* MSG_EXIT: wait status of the worker */
+	char msg[2048];
+};
+
+void sb_sandbox_spec_init(struct sb_sandbox_spec *spec)
+{
+	memset(spec, 0, sizeof(*spec));
+	spec->stdin_fd = spec->stdout_fd = spec->stderr_fd = -1;
+}
+
+static void send_msg(int sock, int kind, int code, int status, const char *text)
+{
+	struct sync_msg m;
+	memset(&m, 0, sizeof(m));
+	m.kind = kind;
+	m.code = code;
+	m.status = status;
+	if (text)
+		snprintf(m.msg, sizeof(m.msg), "%s", text);
+	while (send(sock, &m, sizeof(m), MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+/* In a child: report err to the caller and die. */
+static __attribute__((noreturn)) void child_fail(int sock, struct sb_error *err)
+{
+	send_msg(sock, MSG_ERROR, err ? err->code : 0, 0, err ? err->msg : "sandbox setup failed");
+	_exit(127);
+}
+
+static bool env_has(const char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+	for (; env && *env; env++)
+		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+			return true;
+	return false;
+}
+
+static const char *env_get(char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+	for (; *env; env++)
+		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+			return *env + n + 1;
+	return NULL;
+}
+
+/* The command's environment: spec->env plus PATH and HOME when missing. */
+static char **make_env(const struct sb_sandbox_spec *spec, const struct sb_user *u)
+{
+	size_t n = 0, i = 0;
+	char **env;
+	while (spec->env && spec->env[n])
+		n++;
+	env = sb_xcalloc(n + 3, sizeof(*env));
+	for (; i < n; i++)
+		env[i] = sb_xstrdup(spec->env[i]);
+	if (!env_has(spec->env, "PATH"))
+		env[i++] = sb_xstrdup("PATH=" DEFAULT_PATH);
+	if (!env_has(spec->env, "HOME"))
+		env[i++] = sb_xasprintf("HOME=%s", u->home);
+	return env;
+}
+
+static bool is_executable(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+}
+
+/* The executable for argv0, looked up as Go's exec.LookPath does, since
+ * runc's messages are what users know. */
+static char *look_path(const char *argv0, char *const *env, struct sb_error **err)
+{
+	const char *path = env_get(env, "PATH");
+	if (strchr(argv0, '/')) {
+		struct stat st;
+		if (stat(argv0, &st) < 0)
+			return sb_error_set(err, errno, "exec: \"%s\": stat %s", argv0, argv0), NULL;
+		return sb_xstrdup(argv0);
+	}
+	for (const char *p = path ? path : ""; p;) {
+		const char *colon = strchr(p, ':');
+		size_t n = colon ? (size_t)(colon - p) : strlen(p);
+		char *cand = sb_xasprintf("%.*s/%s", (int)n, n ? p : ".", argv0);
+		if (is_executable(cand))
+			return cand;
+		free(cand);
+		p = colon ? colon + 1 : NULL;
+	}
+	sb_error_setx(err, ENOENT, "exec: \"%s\": executable file not found in $PATH", argv0);
+	return NULL;
+}
+
+/* stdin, stdout and stderr from the caller's fds (-1: /dev/null). Each is
+ * first duplicated above 2 so that one dup2 cannot clobber another's
+ * source. */
+static int setup_stdio(const struct sb_sandbox_spec *spec, struct sb_error **err)
+{
+	int src[3] = { spec->stdin_fd, spec->stdout_fd, spec->stderr_fd };
+	int high[3];
+	for (int i = 0; i < 3; i++) {
+		int fd = src[i] >= 0 ? src[i] : open("/dev/null", (i ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+		if (fd < 0)
+			return sb_error_set(err, errno, "open /dev/null");
+		high[i] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (high[i] < 0)
+			return sb_error_set(err, errno, "dup fd %d", fd);
+	}
+	for (int i = 0; i < 3; i++)
+		if (dup2(high[i], i) < 0)
+			return sb_error_set(err, errno, "dup2 %d", i);
+	return 0;
+}
+
+static __attribute__((noreturn)) void worker(const struct sb_sandbox_spec *spec, const struct sb_user *u,
+					     char **env, int sock)
+{
+	struct sb_error *err = NULL;
+	uint64_t caps = sb_caps_docker_default();
+	sigset_t all;
+	char *exe;
+
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	if (setsid() < 0)
+		sb_error_set(&err, errno, "setsid");
+	umask(022); /* as runc starts every process */
+	if (err || setup_stdio(spec, &err) < 0)
+		child_fail(sock, err);
+	/* Whatever the caller leaked without O_CLOEXEC stops at exec. */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "close_range"), err));
+	if (sb_caps_drop_bounding(caps, &err) < 0)
+		child_fail(sock, err);
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "keep capabilities"), err));
+	if (setgroups(u->n_groups, u->groups) < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "setgroups"), err));
+	if (setresgid(u->gid, u->gid, u->gid) < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "setgid %u", (unsigned)u->gid), err));
+	if (setresuid(u->uid, u->uid, u->uid) < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "setuid %u", (unsigned)u->uid), err));
+	if (sb_caps_apply(caps, u->uid == 0, &err) < 0)
+		child_fail(sock, err);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "no_new_privs"), err));
+	if (chdir(spec->cwd ? spec->cwd : "/") < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "chdir %s", spec->cwd), err));
+	exe = look_path(spec->argv[0], env, &err);
+	if (!exe)
+		child_fail(sock, err);
+	/* Last: after it, only what Docker's profile allows. */
+	if (sb_seccomp_load(caps, &err) < 0)
+		child_fail(sock, err);
+	execve(exe, (char *const *)spec->argv, env);
+	sb_error_set(&err, errno, "exec: \"%s\"", spec->argv[0]);
+	child_fail(sock, err);
+}
+
+/* PID 1 of the sandbox. */
+static __attribute__((noreturn)) void init(const struct sb_sandbox_spec *spec, int sock)
+{
+	struct sb_error *err = NULL;
+	struct sb_host_fds h;
+	struct sb_mount_undo undo;
+	struct sb_user u;
+	const char *hn = spec->hostname ? spec->hostname : "buildkitsandbox";
+	int rootfd, status = 0;
+	bool copied = false;
+	char **env;
+	pid_t w;
+
+	memset(&undo, 0, sizeof(undo));
+	memset(&h, 0, sizeof(h));
+	/* Init keeps every capability: make sure nothing in the sandbox
+	 * can reach into it through /proc/1 (fd, root, mem) or ptrace,
+	 * whatever the capability checks would say. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "set init undumpable"), err));
+	if (spec->net == SB_NET_NONE && sb_net_loopback_up(&err) < 0)
+		child_fail(sock, err);
+	if (sethostname(hn, strlen(hn)) < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "sethostname %s", hn), err));
+	if (sb_mounts_enter_rootfs(spec, &copied, &err) < 0 || sb_mounts_prepare(spec, &h, &err) < 0 ||
+	    sb_mounts_setup(spec, &h, &undo, &err) < 0)
+		child_fail(sock, err);
+	rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "open /"), err));
+	if (sb_user_resolve(rootfd, spec->user, &u, &err) < 0)
+		child_fail(sock, err);
+	if (spec->cwd && sb_mkdir_in_root(spec->cwd, 0755, NULL, &err) < 0)
+		child_fail(sock, (sb_error_wrap(&err, "create working directory"), err));
+	env = make_env(spec, &u);
+
+	w = fork();
+	if (w < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "fork"), err));
+	if (w == 0)
+		worker(spec, &u, env, sock);
+	/* Reap every orphan reparented to us until the worker exits; then
+	 * leave, and the kernel kills what is left in the namespace. */
+	for (;;) {
+		pid_t r = waitpid(-1, &status, 0);
+		if (r == w)
+			break;
+		if (r < 0 && errno != EINTR) {
+			status = 0;
+			break;
+		}
+	}
+	sb_mounts_undo(&undo);
+	send_msg(sock, MSG_EXIT, copied, status, NULL);
+	_exit(0);
+}
+
+/* In the host PID namespace: unshare, then fork the sandbox's PID 1 (a
+ * new PID namespace applies to children only). */
+static __attribute__((noreturn)) void helper(const struct sb_sandbox_spec *spec, int sock, pid_t caller)
+{
+	struct sb_error *err = NULL;
+	int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+	pid_t pid;
+
+	/* Die with the caller: a killed build leaves no sandbox behind. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != caller)
+		_exit(127);
+	/* The caller's handlers are not ours to run, and a caller ignoring
+	 * SIGCHLD would make the kernel reap the worker before init could
+	 * read its status. */
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	if (spec->net == SB_NET_NONE)
+		flags |= CLONE_NEWNET;
+	if (unshare(flags) < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "unshare namespaces"), err));
+	pid = fork();
+	if (pid < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "fork"), err));
+	if (pid == 0) {
+		/* The signal comes from an ancestor namespace, so it kills
+		 * even a PID 1: killing the helper (the timeout) kills all. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		init(spec, sock);
+	}
+	close(sock);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int validate(const struct sb_sandbox_spec *spec, struct sb_error **err)
+{
+	if (!spec->rootfs || !*spec->rootfs)
+		return sb_error_setx(err, EINVAL, "sandbox: no rootfs");
+	if (!spec->argv || !spec->argv[0] || !*spec->argv[0])
+		return sb_error_setx(err, EINVAL, "sandbox: no command");
+	if (spec->cwd && spec->cwd[0] != '/')
+		return sb_error_setx(err, EINVAL, "sandbox: working directory %s is not absolute", spec->cwd);
+	if (spec->hostname && strlen(spec->hostname) > 64)
+		return sb_error_setx(err, EINVAL, "sandbox: hostname too long");
+	return 0;
+}
+
+int sb_sandbox_run(const struct sb_sandbox_spec *spec_in, struct sb_sandbox_result *res, struct sb_error **err)
+{
+	struct sb_sandbox_spec spec = *spec_in;
+	struct sb_strbuf resolv = SB_STRBUF_INIT;
+	struct sb_sandbox_result r = { -1, 0, false, false };
+	struct sb_error *inner = NULL;
+	int sv[2] = { -1, -1 }, status = 0, ret = -1;
+	bool exited = false;
+	int64_t deadline = spec.timeout ? now_ms() + (int64_t)spec.timeout * 1000 : 0;
+	pid_t pid;
+
+	if (validate(&spec, err) < 0)
+		return -1;
+	/* The host's resolv.conf, read now: the sandbox cannot see it. */
+	if (!spec.resolv_conf && sb_read_file(AT_FDCWD, "/etc/resolv.conf", 1 << 20, &resolv, NULL) == 0)
+		spec.resolv_conf = resolv.buf;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		sb_error_set(err, errno, "socketpair");
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		sb_error_set(err, errno, "fork");
+		goto out;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		helper(&spec, sv[1], getppid());
+	}
+	close(sv[1]);
+	sv[1] = -1;
+
+	for (;;) {
+		struct pollfd pfd = { sv[0], POLLIN, 0 };
+		struct sync_msg m;
+		int timeout = -1, n;
+		ssize_t got;
+
+		if (deadline) {
+			int64_t left = deadline - now_ms();
+			timeout = left > 0 ? (int)(left > INT32_MAX ? INT32_MAX : left) : 0;
+		}
+		n = poll(&pfd, 1, timeout);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			sb_error_set(&inner, errno, "poll");
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (n == 0) {
+			kill(pid, SIGKILL);
+			r.timed_out = true;
+			break;
+		}
+		got = recv(sv[0], &m, sizeof(m), 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break; /* every sandbox process is gone */
+		if ((size_t)got != sizeof(m))
+			continue;
+		m.msg[sizeof(m.msg) - 1] = '\0';
+		if (m.kind == MSG_ERROR && !inner)
+			sb_error_setx(&inner, m.code, "%s", m.msg);
+		else if (m.kind == MSG_EXIT) {
+			exited = true;
+			status = m.status;
+			r.rootfs_copied = m.code == 1;
+		}
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (r.timed_out) {
+		r.signal = SIGKILL;
+		ret = 128 + SIGKILL;
+	} else if (inner) {
+		if (err && !*err) {
+			*err = inner;
+			inner = NULL;
+		}
+		goto out;
+	} else if (!exited) {
+		sb_error_setx(err, 0, "sandbox: init died without reporting");
+		goto out;
+	} else if (WIFSIGNALED(status)) {
+		r.signal = WTERMSIG(status);
+		ret = 128 + r.signal;
+	} else {
+		r.exit_code = WEXITSTATUS(status);
+		ret = r.exit_code;
+	}
+	if (res)
+		*res = r;
+out:
+	sb_error_free(inner);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	sb_strbuf_release(&resolv);
+	return ret;
+}

@@ -1,0 +1,145 @@
+/* Running one process in a rootfs, isolated as `docker build` isolates a
+ * RUN step: new mount, PID, IPC and UTS namespaces (and a new network
+ * namespace for SB_NET_NONE), the rootfs as an overlay over lower layer
+ * directories or a plain directory, pivot_root into it, a fresh /proc, a
+ * minimal /dev, read-only /sys, injected /etc/resolv.conf and /etc/hosts,
+ * Docker's masked and read-only paths, Docker's default capability set,
+ * no_new_privs and a seccomp filter equivalent to Docker's default profile.
+ *
+ * Process tree (crun and bubblewrap are the models):
+ *
+ *   caller ── fork ──▶ helper (host PID namespace: unshare, fork, wait)
+ *                        └─▶ init, PID 1 of the new namespace: mounts,
+ *                            pivot_root, USER lookup, reaps orphans
+ *                              └─▶ worker, PID 2: drops privileges, execs
+ *
+ * When the worker exits, init reports its status and exits; the kernel
+ * then kills whatever the command left running in the namespace. Errors
+ * met before exec (a mount that failed, chdir, an executable not found)
+ * travel back over a socketpair as {errno, message} and are rebuilt as an
+ * sb_error here. Must be called as root (CAP_SYS_ADMIN in the initial user
+ * namespace). */
+#ifndef SB_SANDBOX_H
+#define SB_SANDBOX_H
+
+#include <sys/types.h>
+
+#include "runtime/core/error.h"
+
+enum sb_sandbox_net {
+	SB_NET_DEFAULT, /* the host's network namespace, as docker build without a bridge */
+	SB_NET_HOST,    /* the same */
+	SB_NET_NONE,    /* a new network namespace with only loopback, up */
+};
+
+enum sb_sandbox_mount_type {
+	SB_MOUNT_BIND,  /* source: a host file or directory (bind, cache, secret) */
+	SB_MOUNT_TMPFS, /* source unused */
+};
+
+enum sb_sandbox_mount_flags {
+	SB_MOUNT_RDONLY = 1 << 0,
+};
+
+/* An extra mount for RUN --mount. target is an absolute path inside the
+ * container; it is created (as a file or directory, matching the source)
+ * when missing, and whatever was created for it is removed again after
+ * the run, so a mount point leaves nothing in the upper directory. */
+struct sb_sandbox_mount {
+	enum sb_sandbox_mount_type type;
+	const char *source;
+	const char *target;
+	unsigned flags;      /* enum sb_sandbox_mount_flags */
+	uint64_t tmpfs_size; /* bytes; 0: the kernel's default */
+};
+
+enum sb_sandbox_flags {
+	/* Copy the lower layers into upper_dir instead of mounting an
+	 * overlay (what happens anyway when overlayfs is unavailable). */
+	SB_SANDBOX_COPY_ROOTFS = 1 << 0,
+};
+
+struct sb_sandbox_spec {
+	/* The root filesystem. With lower_dirs (topmost first, as overlayfs
+	 * lists them), an overlay of lower_dirs with upper_dir and work_dir
+	 * (empty, on the same filesystem as upper_dir) is mounted at rootfs,
+	 * an existing directory; the mount only exists in the sandbox's own
+	 * mount namespace. When overlayfs is unavailable (not in the kernel,
+	 * or refusing the upper directory's filesystem) the lower dirs are
+	 * copied, bottom first and with overlay whiteouts applied, into
+	 * upper_dir, and the run writes into that whole tree:
+	 * res->rootfs_copied then tells the caller to diff trees rather than
+	 * read whiteouts from upper_dir. Without lower_dirs, rootfs is used
+	 * as it is and writes land in it. */
+	const char *rootfs;
+	const char *const *lower_dirs; /* NULL-terminated, or NULL */
+	const char *upper_dir;
+	const char *work_dir;
+	unsigned flags; /* enum sb_sandbox_flags */
+
+	const char *const *argv; /* argv[0] is looked up in the env's PATH */
+	const char *const *env;  /* "K=V", NULL-terminated; HOME and PATH are added when missing */
+	const char *cwd;         /* absolute; created when missing, as Docker does; NULL: "/" */
+	const char *user;        /* "name|uid[:group|gid]"; NULL or "": root */
+	const char *hostname;    /* NULL: "buildkitsandbox" */
+	enum sb_sandbox_net net;
+
+	/* Contents of /etc/resolv.conf and /etc/hosts, bind-mounted over the
+	 * rootfs' files so they never land in a layer. resolv_conf NULL: the
+	 * host's. hosts NULL: localhost lines and the hostname. extra_hosts
+	 * ("name:ip", as --add-host) are appended either way. */
+	const char *resolv_conf;
+	const char *hosts;
+	const char *const *extra_hosts;
+
+	const struct sb_sandbox_mount *mounts;
+	size_t n_mounts;
+
+	/* Standard streams; -1 is /dev/null. The caller keeps its fds. */
+	int stdin_fd, stdout_fd, stderr_fd;
+	/* Seconds before the whole sandbox is killed; 0: no limit. */
+	unsigned timeout;
+};
+
+/* A spec with every fd -1 and every field empty. */
+void sb_sandbox_spec_init(struct sb_sandbox_spec *spec);
+
+struct sb_sandbox_result {
+	int exit_code;  /* the exit code, or -1 when signalled */
+	int signal;     /* the terminating signal, or 0 */
+	bool timed_out; /* killed by the timeout (signal is SIGKILL) */
+	bool rootfs_copied; /* upper_dir holds a copy of the whole rootfs */
+};
+
+/* Run spec->argv in a sandbox and wait for it. The sandbox is forked
+ * (fork(), so it is safe from a threaded caller and runs concurrently with
+ * other sandboxes over the same lower dirs); the caller's signal handlers
+ * do not run in it. Returns the exit code, or
+ * 128 + the signal number when the process was killed (as a shell reports
+ * it), and fills res when non-NULL. Returns -1 with *err when the sandbox
+ * could not be set up or the command could not be started (the message
+ * then reads like runc's: `exec: "foo": executable file not found in
+ * $PATH`). */
+int sb_sandbox_run(const struct sb_sandbox_spec *spec, struct sb_sandbox_result *res, struct sb_error **err);
+
+/* --- USER resolution, exported for the executor and tests --- */
+
+struct sb_user {
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups; /* supplementary groups from /etc/group (owned) */
+	size_t n_groups;
+	char *home; /* from /etc/passwd; "/" when the user has no entry */
+};
+
+/* Resolve a Docker USER spec ("name|uid[:group|gid]") through rootfd's
+ * etc/passwd and etc/group, read with openat2(RESOLVE_IN_ROOT) so that no
+ * symlink leads out of the rootfs. A numeric uid or gid needs no entry, as
+ * in Docker; a name without an entry is an error ("unable to find user
+ * foo: no matching entries in passwd file"). Supplementary groups are the
+ * groups listing the user by name, plus the primary gid. NULL or "" is
+ * root. Free with sb_user_release(). */
+int sb_user_resolve(int rootfd, const char *spec, struct sb_user *out, struct sb_error **err);
+void sb_user_release(struct sb_user *u);
+
+#endif
