@@ -161,7 +161,7 @@ static int build(uint64_t caps, scmp_filter_ctx ctx, struct sb_error **err)
 
 	/* socket: anything but AF_VSOCK, which reaches the host's hypervisor. */
 	{
-		struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_NE, AF_VSOCK);
+		struct scmp_arg_cmp a = { .arg = 0, .op = SCMP_CMP_NE, .datum_a = AF_VSOCK, .datum_b = 0 };
 		if (allow(ctx, "socket", 1, &a, err) < 0)
 			return -1;
 	}
@@ -171,7 +171,7 @@ static int build(uint64_t caps, scmp_filter_ctx ctx, struct sb_error **err)
 	{
 		static const uint32_t ok[] = { 0x0, 0x8, 0x20000, 0x20008, 0xffffffff };
 		for (size_t i = 0; i < SB_ARRAY_SIZE(ok); i++) {
-			struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_EQ, ok[i]);
+			struct scmp_arg_cmp a = { .arg = 0, .op = SCMP_CMP_EQ, .datum_a = ok[i], .datum_b = 0 };
 			if (allow(ctx, "personality", 1, &a, err) < 0)
 				return -1;
 		}
