@@ -16,3 +16,17 @@ echo
 echo "== a Dockerfile BuildKit refuses is refused the same way (exit 1, FILE:LINE: message)"
 printf 'FROM debian\nRUN <<EOF\necho never closed\n' >/tmp/slimbuild-demo.Dockerfile
 build/slimbuild parse --dump /tmp/slimbuild-demo.Dockerfile || echo "exit status $?"
+
+echo
+echo "== the image store: the Debian bookworm base made from Debian's packages (mmdebstrap, cached)"
+export SLIMBUILD_ROOT=${SLIMBUILD_ROOT:-/var/lib/slimbuild}
+base=$(bash tests/integration/make-base.sh)
+build/slimbuild import "$base" debian:bookworm --change 'CMD ["bash"]' -m "mmdebstrap --variant=minbase bookworm"
+build/slimbuild images
+echo
+echo "== the store is an OCI image layout: skopeo reads it as it is"
+skopeo inspect "oci:$SLIMBUILD_ROOT:docker.io/library/debian:bookworm" | head -8
+echo
+echo "== save it for docker load / podman load"
+build/slimbuild save debian:bookworm -o /tmp/slimbuild-demo-debian.tar
+ls -l /tmp/slimbuild-demo-debian.tar

@@ -71,7 +71,7 @@ int sb_cmd_images(int argc, char **argv)
 
 	json_t *arr = json_array();
 	if (!json && !quiet)
-		printf("%-40s %-16s %-14s %-20s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+		printf("%-40s %-16s %-14s %-24s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
 	for (size_t i = 0; i < imgs.n; i++) {
 		struct sb_manifest m;
 		struct sb_image_config cfg;
@@ -107,7 +107,7 @@ int sb_cmd_images(int argc, char **argv)
 		} else {
 			sb_cli_human_age(created, age, sizeof(age));
 			sb_cli_human_size(r.size, size, sizeof(size));
-			printf("%-40s %-16s %-14.12s %-20s %s\n", r.repo, r.tag, m.config.digest + 7, age, size);
+			printf("%-40s %-16s %-14.12s %-24s %s\n", r.repo, r.tag, m.config.digest + 7, age, size);
 		}
 		free(r.repo);
 		free(r.tag);

@@ -62,21 +62,7 @@ sb_wait_port() { # sb_wait_port PORT [SECONDS]
 # The Debian bookworm minbase rootfs as a tar, made once per machine with
 # mmdebstrap and cached. Prints its path.
 sb_base_rootfs_tar() {
-  local tar=$SB_CACHE/bookworm-minbase.tar
-  if [ ! -s "$tar" ]; then
-    sb_need mmdebstrap mmdebstrap >&2
-    mkdir -p "$SB_CACHE"
-    (
-      # one maker at a time when tests run in parallel
-      exec 9>"$SB_CACHE/.bookworm.lock"
-      flock 9
-      if [ ! -s "$tar" ]; then
-        mmdebstrap --quiet --variant=minbase --mode=root --format=tar bookworm "$tar.tmp" >&2
-        mv "$tar.tmp" "$tar"
-      fi
-    )
-  fi
-  echo "$tar"
+  SB_CACHE=$SB_CACHE bash "$SB_SOURCE_DIR/tests/integration/make-base.sh"
 }
 
 # Start a docker-registry on a free 127.0.0.1 port and set SB_REGISTRY_PORT
