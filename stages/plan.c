@@ -1,0 +1,892 @@
+/* The stage graph and ARG/ENV scoping, as BuildKit's dockerfile2llb
+ * (convert.go) builds them:
+ *
+ * - ARGs before the first FROM are meta args: with the automatic platform
+ *   args they form the global scope, which FROM's base name and --platform
+ *   are expanded in, and nothing else.
+ * - In a stage, the builder's environment starts from the base (an earlier
+ *   stage's final environment, or the image's config Env, PATH defaulted).
+ *   ARG adds its value (--build-arg, else its expanded default, else for a
+ *   bare ARG the global value); ENV adds its own; the later one wins.
+ * - Fields BuildKit expands (commands.go Expand methods, dispatchExpose,
+ *   dispatchArg, the RUN --mount values) are expanded with that
+ *   environment; RUN/CMD/ENTRYPOINT/HEALTHCHECK/SHELL/ONBUILD are not.
+ * - Stages are dispatched in Dockerfile order, so a COPY --from or a mount
+ *   of a later stage fails, and FROM <name> names an earlier stage only.
+ */
+#include <ctype.h>
+#include <signal.h>
+#include <strings.h>
+
+#include "parser/shell.h"
+#include "runtime/store/image.h"
+#include "runtime/store/reference.h"
+#include "runtime/core/utf8.h"
+#include "stages/stages.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct env {
+	struct sb_kv *v;
+	size_t n, cap;
+};
+
+struct ctx {
+	struct sb_plan *plan;
+	struct sb_arena *a;
+	const struct sb_dockerfile *df;
+	const struct sb_plan_opts *opts;
+	struct sb_shlex lex;
+	struct env global;
+	struct sb_kv *build_args; /* parsed --build-arg */
+	size_t nbuild_args;
+	bool *build_arg_used;
+	struct env *stage_env;    /* per stage */
+	struct env *stage_args;
+	bool *onbuild_done;
+	bool *dispatched;
+};
+
+static void env_set(struct sb_arena *a, struct env *e, const char *k, const char *v)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		if (strcmp(e->v[i].key, k) == 0) {
+			e->v[i].value = (char *)v;
+			return;
+		}
+	}
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 16;
+		struct sb_kv *nv = sb_arena_calloc(a, cap, sizeof(*nv));
+		if (e->n)
+			memcpy(nv, e->v, e->n * sizeof(*nv));
+		e->v = nv;
+		e->cap = cap;
+	}
+	e->v[e->n].key = (char *)k;
+	e->v[e->n++].value = (char *)v;
+}
+
+static const struct sb_kv *env_find(const struct env *e, const char *k, size_t len)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (strlen(e->v[i].key) == len && memcmp(e->v[i].key, k, len) == 0)
+			return &e->v[i];
+	return NULL;
+}
+
+static const char *env_get(void *p, const char *name, size_t len)
+{
+	const struct sb_kv *kv = env_find(p, name, len);
+	return kv ? kv->value : NULL;
+}
+
+static void env_copy(struct sb_arena *a, struct env *dst, const struct env *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		env_set(a, dst, src->v[i].key, src->v[i].value);
+}
+
+static int fail_at(struct ctx *c, int line, struct sb_error **err, const char *prefix)
+{
+	struct sb_error *e = *err;
+	*err = NULL;
+	sb_error_setx(err, e ? e->code : EINVAL, "%s:%d: %s%s", c->df->filename, line, prefix,
+		      e ? e->msg : "error");
+	sb_error_free(e);
+	return -1;
+}
+
+/* ProcessWordWithMatches: *out is an arena string; matched names are
+ * reported through used() when given. */
+static int expand_env(struct ctx *c, const struct sb_shlex *lex, struct env *e, const char *word,
+		      char **out, bool mark_used, struct sb_error **err)
+{
+	struct sb_shlex_env env = { env_get, e };
+	struct sb_shlex_result res;
+
+	if (sb_shlex_process(lex, word, strlen(word), &env, &res, err) < 0)
+		return -1;
+	*out = sb_arena_strndup(c->a, res.result ? res.result : "", res.result_len);
+	if (mark_used)
+		for (size_t i = 0; i < res.nmatched; i++)
+			for (size_t j = 0; j < c->nbuild_args; j++)
+				if (strcmp(c->build_args[j].key, res.matched[i]) == 0)
+					c->build_arg_used[j] = true;
+	sb_shlex_result_release(&res);
+	return 0;
+}
+
+static const struct sb_kv *build_arg(struct ctx *c, const char *key, bool mark)
+{
+	for (size_t i = c->nbuild_args; i-- > 0;) {
+		if (strcmp(c->build_args[i].key, key) == 0) {
+			if (mark)
+				c->build_arg_used[i] = true;
+			return &c->build_args[i];
+		}
+	}
+	return NULL;
+}
+
+static bool is_proxy_arg(const char *k)
+{
+	static const char *const names[] = { "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY" };
+	for (size_t i = 0; i < SB_ARRAY_SIZE(names); i++)
+		if (strcasecmp(k, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static char *platform_string(struct sb_arena *a, const struct sb_platform *p)
+{
+	struct sb_strbuf sb = SB_STRBUF_INIT;
+	char *s;
+	sb_strbuf_addf(&sb, "%s/%s", p->os, p->architecture);
+	if (p->variant && *p->variant)
+		sb_strbuf_addf(&sb, "/%s", p->variant);
+	s = sb_arena_strndup(a, sb.buf, sb.len);
+	sb_strbuf_release(&sb);
+	return s;
+}
+
+/* os/arch[/variant] split, for the automatic args. */
+static void split_platform(struct sb_arena *a, const char *s, char **os, char **arch, char **variant)
+{
+	const char *s1 = strchr(s, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+	*os = s1 ? sb_arena_strndup(a, s, (size_t)(s1 - s)) : (char *)"linux";
+	*arch = s1 ? sb_arena_strndup(a, s1 + 1, s2 ? (size_t)(s2 - s1 - 1) : strlen(s1 + 1))
+		   : sb_arena_strndup(a, s, strlen(s));
+	*variant = s2 ? sb_arena_strndup(a, s2 + 1, strlen(s2 + 1)) : (char *)"";
+}
+
+/* defaultArgs(): the automatic platform args, --build-arg overriding. */
+static void default_args(struct ctx *c, const char *target_name)
+{
+	char *bp, *tp, *bos, *barch, *bvar, *tos, *tarch, *tvar;
+
+	bp = c->opts->build_platform ? sb_arena_strndup(c->a, c->opts->build_platform, strlen(c->opts->build_platform))
+				     : platform_string(c->a, sb_host_platform());
+	tp = c->opts->target_platform ? sb_arena_strndup(c->a, c->opts->target_platform, strlen(c->opts->target_platform))
+				      : bp;
+	split_platform(c->a, bp, &bos, &barch, &bvar);
+	split_platform(c->a, tp, &tos, &tarch, &tvar);
+	{
+		const char *kv[][2] = {
+			{ "BUILDPLATFORM", bp }, { "BUILDOS", bos }, { "BUILDOSVERSION", "" },
+			{ "BUILDARCH", barch }, { "BUILDVARIANT", bvar },
+			{ "TARGETPLATFORM", tp }, { "TARGETOS", tos }, { "TARGETOSVERSION", "" },
+			{ "TARGETARCH", tarch }, { "TARGETVARIANT", tvar }, { "TARGETSTAGE", target_name },
+		};
+		for (size_t i = 0; i < SB_ARRAY_SIZE(kv); i++) {
+			const struct sb_kv *ov = build_arg(c, kv[i][0], true);
+			env_set(c->a, &c->global, kv[i][0], ov && ov->value ? ov->value : kv[i][1]);
+		}
+	}
+}
+
+static int stage_by_name(const struct sb_plan *p, const char *name, size_t before)
+{
+	for (size_t i = 0; i < before && i < p->nstages; i++)
+		if (p->stages[i].name && strcmp(p->stages[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int stage_by_name_ci(const struct sb_plan *p, const char *name)
+{
+	for (size_t i = 0; i < p->nstages; i++)
+		if (p->stages[i].name && strcasecmp(p->stages[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void add_dep(struct ctx *c, struct sb_stage *st, int dep)
+{
+	int *nd;
+	size_t i;
+	for (i = 0; i < st->ndeps; i++)
+		if (st->deps[i] == dep)
+			return;
+	nd = sb_arena_calloc(c->a, st->ndeps + 1, sizeof(*nd));
+	for (i = 0; i < st->ndeps && st->deps[i] < dep; i++)
+		nd[i] = st->deps[i];
+	nd[i] = dep;
+	for (; i < st->ndeps; i++)
+		nd[i + 1] = st->deps[i];
+	st->deps = nd;
+	st->ndeps++;
+}
+
+static void append_instr(struct ctx *c, struct sb_stage *st, const struct sb_instr *in)
+{
+	struct sb_instr *n = sb_arena_calloc(c->a, st->ninstrs + 1, sizeof(*n));
+	if (st->ninstrs)
+		memcpy(n, st->instrs, st->ninstrs * sizeof(*n));
+	n[st->ninstrs++] = *in;
+	st->instrs = n;
+}
+
+/* toCommand(): COPY --from and RUN --mount from= name a stage or an image. */
+static int link_sources(struct ctx *c, struct sb_stage *st, struct sb_instr *in, struct sb_error **err)
+{
+	struct sb_plan *p = c->plan;
+
+	if (in->kind == SB_INSTR_COPY && in->from && *in->from) {
+		char *res;
+		char *end;
+		long idx;
+		struct env empty = { 0 };
+		if (expand_env(c, &c->lex, &empty, in->from, &res, false, err) < 0)
+			return fail_at(c, in->line, err, "");
+		if (strcmp(res, in->from) != 0) {
+			sb_error_setx(err, EINVAL, "variable expansion is not supported for --from, define a new "
+				      "stage with FROM using ARG from global scope as a workaround");
+			return fail_at(c, in->line, err, "");
+		}
+		errno = 0;
+		idx = strtol(in->from, &end, 10);
+		if (!*end && end != in->from && !isspace((unsigned char)*in->from) && errno == 0) {
+			if (idx < 0 || (size_t)idx >= p->nstages) {
+				sb_error_setx(err, EINVAL, "invalid stage index %ld", idx);
+				return fail_at(c, in->line, err, "");
+			}
+			in->from_stage = (int)idx;
+		} else {
+			in->from_stage = stage_by_name_ci(p, in->from);
+		}
+		if (in->from_stage >= 0)
+			add_dep(c, st, in->from_stage);
+	}
+	if (in->kind == SB_INSTR_RUN) {
+		for (size_t i = 0; i < in->nmounts; i++) {
+			struct sb_mount *m = &in->mounts[i];
+			if (!m->from || !*m->from)
+				continue;
+			m->from_stage = stage_by_name_ci(p, m->from);
+			if (m->from_stage >= 0)
+				add_dep(c, st, m->from_stage);
+		}
+	}
+	return 0;
+}
+
+/* ---- reading the Dockerfile into stages ---- */
+
+static int read_stages(struct ctx *c, struct sb_kv **meta, size_t *nmeta, struct sb_instr **meta_instrs,
+		       struct sb_error **err)
+{
+	struct sb_plan *p = c->plan;
+	const struct sb_node *root = c->df->root;
+	size_t cap = 0;
+
+	p->stages = sb_arena_calloc(c->a, root->nchildren, sizeof(*p->stages));
+	*meta_instrs = sb_arena_calloc(c->a, root->nchildren, sizeof(**meta_instrs));
+	*nmeta = 0;
+	(void)cap;
+	for (size_t i = 0; i < root->nchildren; i++) {
+		const struct sb_node *n = root->children[i];
+		struct sb_instr in;
+		if (sb_instr_parse(c->a, n, &in, err) < 0) {
+			char prefix[64];
+			snprintf(prefix, sizeof(prefix), "dockerfile parse error on line %d: ", n->start_line);
+			return fail_at(c, n->start_line, err, prefix);
+		}
+		if (p->nstages == 0 && in.kind == SB_INSTR_ARG) {
+			(*meta_instrs)[(*nmeta)++] = in;
+			continue;
+		}
+		if (in.kind == SB_INSTR_FROM) {
+			struct sb_stage *st = &p->stages[p->nstages];
+			st->index = (int)p->nstages;
+			st->name = in.value;
+			st->line = in.line;
+			st->base_written = in.dest;
+			st->platform_written = in.from;
+			st->base_stage = -1;
+			if (st->name && stage_by_name(p, st->name, p->nstages) >= 0) {
+				sb_error_setx(err, EINVAL, "duplicate stage name \"%s\"", st->name);
+				return fail_at(c, in.line, err, "");
+			}
+			p->nstages++;
+			continue;
+		}
+		if (p->nstages == 0) {
+			sb_error_setx(err, EINVAL, "no build stage in current context");
+			return fail_at(c, in.line, err, "");
+		}
+		append_instr(c, &p->stages[p->nstages - 1], &in);
+	}
+	(void)meta;
+	return 0;
+}
+
+/* buildMetaArgs(): --build-arg wins, else the default expanded in the
+ * global scope as it is so far. */
+static int meta_args(struct ctx *c, struct sb_instr *mi, size_t nmi, struct sb_error **err)
+{
+	for (size_t i = 0; i < nmi; i++) {
+		for (size_t j = 0; j < mi[i].nkvs; j++) {
+			struct sb_kv *kv = &mi[i].kvs[j];
+			const struct sb_kv *ba = build_arg(c, kv->key, true);
+			char *v = NULL;
+			if (ba && ba->value) {
+				v = ba->value;
+			} else if (kv->value) {
+				if (expand_env(c, &c->lex, &c->global, kv->value, &v, true, err) < 0)
+					return fail_at(c, mi[i].line, err, "");
+			}
+			if (v)
+				env_set(c->a, &c->global, kv->key, v);
+		}
+	}
+	return 0;
+}
+
+static int resolve_bases(struct ctx *c, struct sb_error **err)
+{
+	struct sb_plan *p = c->plan;
+
+	for (size_t i = 0; i < p->nstages; i++) {
+		struct sb_stage *st = &p->stages[i];
+		char *name;
+		if (expand_env(c, &c->lex, &c->global, st->base_written, &name, true, err) < 0)
+			return fail_at(c, st->line, err, "");
+		if (!*name) {
+			sb_error_setx(err, EINVAL, "base name (%s) should not be blank", st->base_written);
+			return fail_at(c, st->line, err, "");
+		}
+		st->base_name = name;
+		if (st->platform_written) {
+			char *pl;
+			if (expand_env(c, &c->lex, &c->global, st->platform_written, &pl, true, err) < 0)
+				return fail_at(c, st->line, err, "failed to process arguments for platform : ");
+			if (!*pl) {
+				sb_error_setx(err, EINVAL, "empty platform value from expression %s", st->platform_written);
+				return fail_at(c, st->line, err, "");
+			}
+			st->platform = pl;
+		}
+		st->base_stage = stage_by_name(p, name, i);
+		if (st->base_stage >= 0) {
+			st->base_kind = SB_BASE_STAGE;
+			add_dep(c, st, st->base_stage);
+		} else if (strcmp(name, "scratch") == 0) {
+			st->base_kind = SB_BASE_SCRATCH;
+		} else {
+			struct sb_reference ref = { 0 };
+			sb_autofree char *s = NULL;
+			if (sb_reference_parse(name, &ref, err) < 0) {
+				struct sb_strbuf q = SB_STRBUF_INIT;
+				char prefix[512];
+				sb_go_quote(&q, name, strlen(name));
+				snprintf(prefix, sizeof(prefix), "failed to parse stage name %s: ", q.buf);
+				sb_strbuf_release(&q);
+				return fail_at(c, st->line, err, prefix);
+			}
+			s = sb_reference_string(&ref);
+			sb_reference_release(&ref);
+			st->base_kind = SB_BASE_IMAGE;
+			st->base_ref = sb_arena_strndup(c->a, s, strlen(s));
+		}
+	}
+	return 0;
+}
+
+/* validateCircularDependency(): only a stage that needs itself can close a
+ * cycle here, since FROM names earlier stages and the rest is refused at
+ * dispatch; BuildKit still reports it first, naming the stage. */
+static int check_cycles(struct ctx *c, struct sb_error **err)
+{
+	struct sb_plan *p = c->plan;
+	size_t n = p->nstages;
+	sb_autofree int *state = sb_xcalloc(n ? n : 1, sizeof(int));
+
+	for (size_t i = 0; i < n; i++) {
+		/* iterative DFS: 0 new, 1 on the stack, 2 done */
+		sb_autofree int *stack = sb_xcalloc(n + 1, sizeof(int));
+		sb_autofree size_t *pos = sb_xcalloc(n + 1, sizeof(size_t));
+		size_t sp = 0;
+		if (state[i])
+			continue;
+		stack[sp] = (int)i;
+		pos[sp++] = 0;
+		state[i] = 1;
+		while (sp) {
+			struct sb_stage *st = &p->stages[stack[sp - 1]];
+			if (pos[sp - 1] < st->ndeps) {
+				int d = st->deps[pos[sp - 1]++];
+				if (state[d] == 1) {
+					const struct sb_stage *cs = &p->stages[d];
+					int line = cs->line;
+					for (size_t k = 0; k < st->ninstrs; k++)
+						if (st->instrs[k].from_stage == d) {
+							line = st->instrs[k].line;
+							break;
+						}
+					if (cs->name)
+						sb_error_setx(err, EINVAL, "circular dependency detected on stage: %s", cs->name);
+					else
+						sb_error_setx(err, EINVAL, "circular dependency detected on stage: stage-%d", d);
+					return fail_at(c, line, err, "");
+				}
+				if (state[d] == 0) {
+					state[d] = 1;
+					stack[sp] = d;
+					pos[sp++] = 0;
+				}
+			} else {
+				state[stack[--sp]] = 2;
+			}
+		}
+	}
+	return 0;
+}
+
+static void mark_needed(struct sb_plan *p, int s)
+{
+	struct sb_stage *st = &p->stages[s];
+	if (st->needed)
+		return;
+	st->needed = true;
+	for (size_t i = 0; i < st->ndeps; i++)
+		mark_needed(p, st->deps[i]);
+}
+
+/* initOnBuildTriggers(): a stage built on an earlier stage first runs that
+ * stage's own ONBUILD triggers (not inherited ones), parsed as single
+ * instructions located at the FROM line. Returns 1 when they add edges. */
+static int onbuild_triggers(struct ctx *c, struct sb_stage *st, struct sb_error **err)
+{
+	struct sb_plan *p = c->plan;
+	const struct sb_stage *base = &p->stages[st->base_stage];
+	struct sb_instr *trig = sb_arena_calloc(c->a, base->ninstrs + 1, sizeof(*trig));
+	size_t nt = 0, ndeps = st->ndeps;
+
+	for (size_t i = 0; i < base->ninstrs; i++) {
+		const struct sb_instr *ob = &base->instrs[i];
+		struct sb_dockerfile *tdf;
+		struct sb_instr in;
+		if (ob->kind != SB_INSTR_ONBUILD || ob->onbuild)
+			continue;
+		tdf = sb_dockerfile_parse(c->df->filename, ob->value, strlen(ob->value), err);
+		if (!tdf)
+			return -1;
+		if (tdf->root->nchildren != 1) {
+			sb_dockerfile_free(tdf);
+			sb_error_setx(err, EINVAL, "onbuild trigger should be a single expression");
+			return fail_at(c, st->line, err, "");
+		}
+		if (sb_instr_parse(c->a, tdf->root->children[0], &in, err) < 0) {
+			sb_dockerfile_free(tdf);
+			return fail_at(c, st->line, err, "");
+		}
+		sb_dockerfile_free(tdf);
+		if (in.kind == SB_INSTR_FROM) {
+			sb_error_setx(err, EINVAL, "FROM isn't allowed as an ONBUILD trigger");
+			return fail_at(c, st->line, err, "");
+		}
+		in.line = in.end_line = st->line;
+		in.onbuild = true;
+		if (link_sources(c, st, &in, err) < 0)
+			return -1;
+		trig[nt++] = in;
+	}
+	if (nt) {
+		struct sb_instr *all = sb_arena_calloc(c->a, nt + st->ninstrs, sizeof(*all));
+		memcpy(all, trig, nt * sizeof(*all));
+		if (st->ninstrs)
+			memcpy(all + nt, st->instrs, st->ninstrs * sizeof(*all));
+		st->instrs = all;
+		st->ninstrs += nt;
+	}
+	return st->ndeps != ndeps;
+}
+
+/* ---- dispatch: scoping and expansion ---- */
+
+struct word_ctx {
+	struct ctx *c;
+	struct env *env;
+	const struct sb_shlex *lex;
+};
+
+static int expand_cb(void *p, const char *in, char **out, struct sb_error **err)
+{
+	struct word_ctx *w = p;
+	return expand_env(w->c, w->lex, w->env, in, out, false, err);
+}
+
+static int expand_field(struct word_ctx *w, char **field, struct sb_error **err)
+{
+	if (!*field)
+		return 0;
+	return expand_cb(w, *field, field, err);
+}
+
+static bool valid_signal(const char *s)
+{
+	static const char *const names[] = {
+		"ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+		"KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+		"TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+		"RTMIN", "RTMAX",
+	};
+	char *end;
+	long n;
+
+	if (isdigit((unsigned char)*s)) {
+		n = strtol(s, &end, 10);
+		return !*end && n > 0 && n <= 64;
+	}
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (size_t i = 0; i < SB_ARRAY_SIZE(names); i++)
+		if (strcasecmp(s, names[i]) == 0)
+			return true;
+	/* RTMIN+n and RTMAX-n */
+	if ((strncasecmp(s, "RTMIN+", 6) == 0 || strncasecmp(s, "RTMAX-", 6) == 0) && isdigit((unsigned char)s[6])) {
+		n = strtol(s + 6, &end, 10);
+		return !*end && n >= 0 && n <= 30;
+	}
+	return false;
+}
+
+static int dispatch_instr(struct ctx *c, struct sb_stage *st, struct sb_instr *in, struct sb_error **err)
+{
+	struct env *env = &c->stage_env[st->index];
+	struct word_ctx w = { c, env, &c->lex };
+
+	switch (in->kind) {
+	case SB_INSTR_ENV:
+		/* each pair is expanded before it is set, so a later pair
+		 * sees an earlier one only on the next instruction: BuildKit
+		 * expands the whole command first */
+		for (size_t i = 0; i < in->nkvs; i++)
+			if (expand_field(&w, &in->kvs[i].key, err) < 0 || expand_field(&w, &in->kvs[i].value, err) < 0)
+				return -1;
+		for (size_t i = 0; i < in->nkvs; i++)
+			env_set(c->a, env, in->kvs[i].key, in->kvs[i].value);
+		return 0;
+	case SB_INSTR_LABEL:
+		for (size_t i = 0; i < in->nkvs; i++)
+			if (expand_field(&w, &in->kvs[i].key, err) < 0 || expand_field(&w, &in->kvs[i].value, err) < 0)
+				return -1;
+		return 0;
+	case SB_INSTR_WORKDIR:
+	case SB_INSTR_USER:
+		return expand_field(&w, &in->value, err);
+	case SB_INSTR_STOPSIGNAL:
+		if (expand_field(&w, &in->value, err) < 0)
+			return -1;
+		if (!valid_signal(in->value))
+			return sb_error_setx(err, EINVAL, "Invalid signal: %s", in->value);
+		return 0;
+	case SB_INSTR_VOLUME:
+		for (size_t i = 0; i < in->nargs; i++)
+			if (expand_field(&w, &in->args[i], err) < 0)
+				return -1;
+		for (size_t i = 0; i < in->nargs; i++)
+			if (!*in->args[i])
+				return sb_error_setx(err, EINVAL, "VOLUME specified can not be an empty string");
+		return 0;
+	case SB_INSTR_EXPOSE: {
+		/* dispatchExpose: each port word may expand to several */
+		char **out = NULL;
+		size_t n = 0;
+		for (size_t i = 0; i < in->nargs; i++) {
+			struct sb_shlex_env senv = { env_get, env };
+			struct sb_shlex_result res;
+			char **nv;
+			if (sb_shlex_process(&c->lex, in->args[i], strlen(in->args[i]), &senv, &res, err) < 0)
+				return -1;
+			nv = sb_arena_calloc(c->a, n + res.nwords + 1, sizeof(char *));
+			if (n)
+				memcpy(nv, out, n * sizeof(char *));
+			for (size_t j = 0; j < res.nwords; j++)
+				nv[n++] = sb_arena_strndup(c->a, res.words[j], res.word_lens[j]);
+			out = nv;
+			sb_shlex_result_release(&res);
+		}
+		in->args = out;
+		in->nargs = n;
+		return 0;
+	}
+	case SB_INSTR_COPY:
+	case SB_INSTR_ADD: {
+		struct sb_shlex raw;
+		struct word_ctx wr = { c, env, &raw };
+		if (expand_field(&w, &in->chown, err) < 0 || expand_field(&w, &in->chmod, err) < 0 ||
+		    expand_field(&w, &in->checksum, err) < 0 || expand_field(&w, &in->dest, err) < 0)
+			return -1;
+		for (size_t i = 0; i < in->nargs; i++)
+			if (expand_field(&w, &in->args[i], err) < 0)
+				return -1;
+		for (size_t i = 0; i < in->nexcludes; i++)
+			if (expand_field(&w, &in->excludes[i], err) < 0)
+				return -1;
+		/* ExpandRaw: heredoc bodies with the default escape, quotes kept */
+		sb_shlex_init(&raw, '\\');
+		raw.skip_process_quotes = true;
+		for (size_t i = 0; i < in->nfiles; i++)
+			if (in->files[i].expand && expand_field(&wr, &in->files[i].data, err) < 0)
+				return -1;
+		if (in->kind == SB_INSTR_COPY && in->from_stage >= 0 && !c->dispatched[in->from_stage])
+			return sb_error_setx(err, EINVAL, "cannot copy from stage \"%s\", it needs to be defined "
+					     "before current stage \"%s\"", in->from,
+					     st->name ? st->name : sb_arena_strndup(c->a, "", 0));
+		return 0;
+	}
+	case SB_INSTR_RUN: {
+		struct sb_expander ex = { expand_cb, &w };
+		for (size_t i = 0; i < in->nmounts; i++) {
+			int fs = in->mounts[i].from_stage;
+			if (sb_mount_parse(c->a, in->mount_specs[i], &ex, &in->mounts[i], err) < 0)
+				return -1;
+			in->mounts[i].from_stage = fs;
+			if (fs >= 0 && !c->dispatched[fs])
+				return sb_error_setx(err, EINVAL, "cannot mount from stage \"%s\" to \"%s\", stage needs "
+						     "to be defined before current command", in->mounts[i].from,
+						     in->mounts[i].target ? in->mounts[i].target : "");
+		}
+		return 0;
+	}
+	case SB_INSTR_ARG: {
+		struct env *args = &c->stage_args[st->index];
+		for (size_t i = 0; i < in->nkvs; i++) {
+			struct sb_kv *kv = &in->kvs[i];
+			const struct sb_kv *ba = build_arg(c, kv->key, true);
+			char *v = kv->value;
+			if (!v && !(ba && ba->value)) {
+				const struct sb_kv *g = env_find(&c->global, kv->key, strlen(kv->key));
+				if (g)
+					v = g->value;
+			} else if (ba && ba->value) {
+				v = ba->value;
+			} else if (expand_field(&w, &v, err) < 0) {
+				return -1;
+			}
+			kv->value = v;
+			if (v)
+				env_set(c->a, env, kv->key, v);
+			env_set(c->a, args, kv->key, v);
+		}
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+static int dispatch_stage(struct ctx *c, struct sb_stage *st, struct sb_error **err)
+{
+	struct env *env = &c->stage_env[st->index];
+
+	if (st->base_kind == SB_BASE_STAGE) {
+		env_copy(c->a, env, &c->stage_env[st->base_stage]);
+		env_copy(c->a, &c->stage_args[st->index], &c->stage_args[st->base_stage]);
+	} else if (st->base_kind == SB_BASE_IMAGE && c->opts->image_env) {
+		const char *const *ie = NULL;
+		size_t n = 0;
+		if (c->opts->image_env(c->opts->image_env_ctx, st->base_ref,
+				       st->platform ? st->platform : env_find(&c->global, "TARGETPLATFORM", 14)->value,
+				       &ie, &n, err) < 0)
+			return fail_at(c, st->line, err, "");
+		for (size_t i = 0; i < n; i++) {
+			const char *eq = strchr(ie[i], '=');
+			char *k = sb_arena_strndup(c->a, ie[i], eq ? (size_t)(eq - ie[i]) : strlen(ie[i]));
+			env_set(c->a, env, k, sb_arena_strndup(c->a, eq ? eq + 1 : "", eq ? strlen(eq + 1) : 0));
+		}
+	}
+	if (!env_find(env, "PATH", 4))
+		env_set(c->a, env, "PATH", DEFAULT_PATH);
+
+	c->dispatched[st->index] = true;
+	for (size_t i = 0; i < st->ninstrs; i++)
+		if (dispatch_instr(c, st, &st->instrs[i], err) < 0)
+			return fail_at(c, st->instrs[i].line, err, "");
+
+	st->nenv = env->n;
+	st->env = sb_arena_calloc(c->a, env->n, sizeof(char *));
+	for (size_t i = 0; i < env->n; i++) {
+		struct sb_strbuf sb = SB_STRBUF_INIT;
+		sb_strbuf_addf(&sb, "%s=%s", env->v[i].key, env->v[i].value);
+		st->env[i] = sb_arena_strndup(c->a, sb.buf, sb.len);
+		sb_strbuf_release(&sb);
+	}
+	st->nargs = c->stage_args[st->index].n;
+	st->args = c->stage_args[st->index].v;
+	return 0;
+}
+
+static int parse_build_args(struct ctx *c, struct sb_error **err)
+{
+	const struct sb_plan_opts *o = c->opts;
+
+	c->nbuild_args = o->nbuild_args;
+	c->build_args = sb_arena_calloc(c->a, o->nbuild_args, sizeof(*c->build_args));
+	c->build_arg_used = sb_arena_calloc(c->a, o->nbuild_args, sizeof(bool));
+	for (size_t i = 0; i < o->nbuild_args; i++) {
+		const char *s = o->build_args[i], *eq = strchr(s, '=');
+		if (eq == s)
+			return sb_error_setx(err, EINVAL, "invalid build arg \"%s\": empty name", s);
+		c->build_args[i].key = sb_arena_strndup(c->a, s, eq ? (size_t)(eq - s) : strlen(s));
+		c->build_args[i].value = eq ? sb_arena_strndup(c->a, eq + 1, strlen(eq + 1)) : NULL;
+	}
+	return 0;
+}
+
+static void finish_args(struct ctx *c)
+{
+	struct sb_plan *p = c->plan;
+	size_t nu = 0, nn = 0, np = 0;
+
+	p->build_args_used = sb_arena_calloc(c->a, c->nbuild_args, sizeof(char *));
+	p->build_args_unused = sb_arena_calloc(c->a, c->nbuild_args, sizeof(char *));
+	p->proxy_env = sb_arena_calloc(c->a, c->nbuild_args, sizeof(char *));
+	for (size_t i = 0; i < c->nbuild_args; i++) {
+		const struct sb_kv *kv = &c->build_args[i];
+		bool dup = false;
+		/* the last --build-arg for a key is the one that counts */
+		for (size_t j = i + 1; j < c->nbuild_args; j++)
+			if (strcmp(c->build_args[j].key, kv->key) == 0)
+				dup = true;
+		if (dup)
+			continue;
+		if (is_proxy_arg(kv->key)) {
+			c->build_arg_used[i] = true;
+			if (kv->value) {
+				struct sb_strbuf sb = SB_STRBUF_INIT;
+				sb_strbuf_addf(&sb, "%s=%s", kv->key, kv->value);
+				p->proxy_env[np++] = sb_arena_strndup(c->a, sb.buf, sb.len);
+				sb_strbuf_release(&sb);
+			}
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(c->build_args[j].key, kv->key) == 0 && c->build_arg_used[j])
+				c->build_arg_used[i] = true;
+		if (c->build_arg_used[i])
+			p->build_args_used[nu++] = kv->key;
+		else
+			p->build_args_unused[nn++] = kv->key;
+	}
+	p->nbuild_args_used = nu;
+	p->nbuild_args_unused = nn;
+	p->nproxy_env = np;
+}
+
+static int build(struct ctx *c, struct sb_error **err)
+{
+	struct sb_plan *p = c->plan;
+	struct sb_instr *mi;
+	size_t nmi;
+	struct sb_kv *unused_meta = NULL;
+	const char *target_name;
+
+	if (parse_build_args(c, err) < 0)
+		return -1;
+	if (read_stages(c, &unused_meta, &nmi, &mi, err) < 0)
+		return -1;
+	if (p->nstages == 0)
+		return sb_error_setx(err, EINVAL, "%s: dockerfile contains no stages to build", c->df->filename);
+
+	/* --target */
+	if (c->opts->target && *c->opts->target) {
+		int t = stage_by_name_ci(p, c->opts->target);
+		if (t < 0)
+			return sb_error_setx(err, EINVAL, "%s: target stage \"%s\" could not be found",
+					     c->df->filename, c->opts->target);
+		p->target = t;
+	} else {
+		p->target = (int)p->nstages - 1;
+	}
+	target_name = p->stages[p->target].name ? p->stages[p->target].name : "";
+	default_args(c, target_name);
+	if (meta_args(c, mi, nmi, err) < 0)
+		return -1;
+	p->nglobal_args = c->global.n;
+	p->global_args = c->global.v;
+	if (resolve_bases(c, err) < 0)
+		return -1;
+
+	for (size_t i = 0; i < p->nstages; i++)
+		for (size_t j = 0; j < p->stages[i].ninstrs; j++)
+			if (link_sources(c, &p->stages[i], &p->stages[i].instrs[j], err) < 0)
+				return -1;
+	if (check_cycles(c, err) < 0)
+		return -1;
+
+	c->onbuild_done = sb_arena_calloc(c->a, p->nstages, sizeof(bool));
+	c->dispatched = sb_arena_calloc(c->a, p->nstages, sizeof(bool));
+	c->stage_env = sb_arena_calloc(c->a, p->nstages, sizeof(*c->stage_env));
+	c->stage_args = sb_arena_calloc(c->a, p->nstages, sizeof(*c->stage_args));
+	for (;;) {
+		bool more = false;
+		for (size_t i = 0; i < p->nstages; i++)
+			p->stages[i].needed = false;
+		mark_needed(p, p->target);
+		for (size_t i = 0; i < p->nstages; i++) {
+			struct sb_stage *st = &p->stages[i];
+			int rc;
+			if (!st->needed || c->onbuild_done[i] || st->base_kind != SB_BASE_STAGE)
+				continue;
+			c->onbuild_done[i] = true;
+			rc = onbuild_triggers(c, st, err);
+			if (rc < 0)
+				return -1;
+			more |= rc > 0;
+		}
+		if (!more)
+			break;
+		if (check_cycles(c, err) < 0)
+			return -1;
+	}
+
+	p->order = sb_arena_calloc(c->a, p->nstages, sizeof(int));
+	for (size_t i = 0; i < p->nstages; i++) {
+		struct sb_stage *st = &p->stages[i];
+		if (!st->needed)
+			continue;
+		if (dispatch_stage(c, st, err) < 0)
+			return -1;
+		st->level = 0;
+		for (size_t d = 0; d < st->ndeps; d++)
+			if (p->stages[st->deps[d]].level + 1 > st->level)
+				st->level = p->stages[st->deps[d]].level + 1;
+		if (st->level + 1 > p->nlevels)
+			p->nlevels = st->level + 1;
+		p->order[p->norder++] = (int)i;
+	}
+	finish_args(c);
+	return 0;
+}
+
+struct sb_plan *sb_plan_build(const struct sb_dockerfile *df, const struct sb_plan_opts *opts,
+			      struct sb_error **err)
+{
+	static const struct sb_plan_opts none;
+	struct sb_plan *p = sb_xcalloc(1, sizeof(*p));
+	struct ctx c = { 0 };
+
+	sb_arena_init(&p->arena);
+	p->filename = sb_arena_strndup(&p->arena, df->filename, strlen(df->filename));
+	p->escape = df->escape;
+	c.plan = p;
+	c.a = &p->arena;
+	c.df = df;
+	c.opts = opts ? opts : &none;
+	sb_shlex_init(&c.lex, df->escape);
+	if (build(&c, err) < 0) {
+		sb_plan_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void sb_plan_free(struct sb_plan *plan)
+{
+	if (!plan)
+		return;
+	sb_arena_release(&plan->arena);
+	free(plan);
+}
