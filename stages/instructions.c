@@ -564,6 +564,35 @@ static bool parse_uint(const char *s, int base, uint64_t max, uint64_t *out)
 	return !*end && errno == 0 && *out <= max;
 }
 
+/* go-units RAMInBytes: a number with an optional binary suffix (k, m, g,
+ * t, p, with or without "b"/"ib", any case). */
+static bool parse_ram(const char *s, uint64_t *out)
+{
+	char *end;
+	double v;
+	uint64_t mult = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return false;
+	v = strtod(s, &end);
+	switch (tolower((unsigned char)*end)) {
+	case 'k': mult = 1ULL << 10; end++; break;
+	case 'm': mult = 1ULL << 20; end++; break;
+	case 'g': mult = 1ULL << 30; end++; break;
+	case 't': mult = 1ULL << 40; end++; break;
+	case 'p': mult = 1ULL << 50; end++; break;
+	default: break;
+	}
+	if (mult > 1 && tolower((unsigned char)*end) == 'i' && tolower((unsigned char)end[1]) == 'b')
+		end += 2;
+	else if (tolower((unsigned char)*end) == 'b')
+		end++;
+	if (*end || v * (double)mult >= 18446744073709551615.0)
+		return false;
+	*out = (uint64_t)(v * (double)mult);
+	return true;
+}
+
 /* Go's encoding/csv reading one record: fields split on ',', a field that
  * starts with '"' is quoted ("" is a quote). */
 static int csv_fields(struct sb_arena *a, const char *s, char ***out, size_t *n, struct sb_error **err)
@@ -717,7 +746,7 @@ int sb_mount_parse(struct sb_arena *a, const char *value, const struct sb_expand
 		} else if (!strcmp(key, "size")) {
 			if (strcmp(m->type, "tmpfs"))
 				return sb_error_setx(err, EINVAL, "unexpected key '%s' for mount type '%s'", key, m->type);
-			if (!parse_uint(val, 10, UINT64_MAX, &u))
+			if (!parse_ram(val, &u))
 				return sb_error_setx(err, EINVAL, "invalid value %s for size", val);
 			m->has_size = true;
 			m->size = u;

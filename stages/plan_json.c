@@ -228,6 +228,7 @@ int sb_plan_to_json(const struct sb_plan *p, struct sb_strbuf *out, struct sb_er
 	json_object_set_new(root, "global_args", jkvs(p->global_args, p->nglobal_args, false));
 	json_object_set_new(root, "build_args_used", jstrv(p->build_args_used, p->nbuild_args_used));
 	json_object_set_new(root, "build_args_unused", jstrv(p->build_args_unused, p->nbuild_args_unused));
+	json_object_set_new(root, "proxy_env", jstrv(p->proxy_env, p->nproxy_env));
 	for (size_t i = 0; i < p->norder; i++)
 		json_array_append_new(stages, jstage(&p->stages[p->order[i]]));
 	json_object_set_new(root, "stages", stages);
