@@ -39,8 +39,12 @@ int sb_flags_parse(struct sb_arena *arena, const struct sb_str *args, size_t nar
 		if (eq)
 			value = sb_arena_strndup(arena, eq + 1, len - nlen - 1);
 		f = find_flag(flags, nflags, arg, nlen);
+		/* BuildKit's current message keeps the dashes (parse_test.go:
+		 * "MAINTAINER --boo joe@example.com" fails with
+		 * "unknown flag: --boo"); the other messages are its bflag.go's,
+		 * lower-cased as Go error strings now are. */
 		if (!f)
-			return sb_error_setx(err, EINVAL, "unknown flag: %.*s", (int)nlen, arg);
+			return sb_error_setx(err, EINVAL, "unknown flag: --%.*s", (int)nlen, arg);
 		if (f->used && f->type != SB_FLAG_STRINGS)
 			return sb_error_setx(err, EINVAL, "duplicate flag specified: %.*s", (int)nlen, arg);
 		f->used = true;

@@ -393,20 +393,37 @@ static int resolve_bases(struct ctx *c, struct sb_error **err)
 	return 0;
 }
 
-/* validateCircularDependency(): only a stage that needs itself can close a
- * cycle here, since FROM names earlier stages and the rest is refused at
- * dispatch; BuildKit still reports it first, naming the stage. */
+/* The line of the instruction of st that needs stage dep (COPY --from or a
+ * mount; ONBUILD triggers sit on the FROM line), else the FROM line. */
+static int edge_line(const struct sb_stage *st, int dep)
+{
+	for (size_t k = 0; k < st->ninstrs; k++) {
+		const struct sb_instr *in = &st->instrs[k];
+		if (in->from_stage == dep)
+			return in->line;
+		for (size_t m = 0; m < in->nmounts; m++)
+			if (in->mounts[m].from_stage == dep)
+				return in->line;
+	}
+	return st->line;
+}
+
+/* validateCircularDependency(): a depth-first walk from each stage in turn;
+ * the error names the stage the walk started from and is located at the
+ * first instruction on the path, as BuildKit reports it. Only COPY --from
+ * and mounts can close a cycle: FROM names earlier stages. */
 static int check_cycles(struct ctx *c, struct sb_error **err)
 {
 	struct sb_plan *p = c->plan;
 	size_t n = p->nstages;
 	sb_autofree int *state = sb_xcalloc(n ? n : 1, sizeof(int));
+	sb_autofree int *stack = sb_xcalloc(n + 1, sizeof(int));
+	sb_autofree size_t *pos = sb_xcalloc(n + 1, sizeof(size_t));
 
 	for (size_t i = 0; i < n; i++) {
-		/* iterative DFS: 0 new, 1 on the stack, 2 done */
-		sb_autofree int *stack = sb_xcalloc(n + 1, sizeof(int));
-		sb_autofree size_t *pos = sb_xcalloc(n + 1, sizeof(size_t));
+		/* 0 new, 1 on the path, 2 done */
 		size_t sp = 0;
+		int first_line = 0;
 		if (state[i])
 			continue;
 		stack[sp] = (int)i;
@@ -416,19 +433,15 @@ static int check_cycles(struct ctx *c, struct sb_error **err)
 			struct sb_stage *st = &p->stages[stack[sp - 1]];
 			if (pos[sp - 1] < st->ndeps) {
 				int d = st->deps[pos[sp - 1]++];
+				if (sp == 1)
+					first_line = edge_line(st, d);
 				if (state[d] == 1) {
-					const struct sb_stage *cs = &p->stages[d];
-					int line = cs->line;
-					for (size_t k = 0; k < st->ninstrs; k++)
-						if (st->instrs[k].from_stage == d) {
-							line = st->instrs[k].line;
-							break;
-						}
-					if (cs->name)
-						sb_error_setx(err, EINVAL, "circular dependency detected on stage: %s", cs->name);
+					const struct sb_stage *root = &p->stages[i];
+					if (root->name)
+						sb_error_setx(err, EINVAL, "circular dependency detected on stage: %s", root->name);
 					else
-						sb_error_setx(err, EINVAL, "circular dependency detected on stage: stage-%d", d);
-					return fail_at(c, line, err, "");
+						sb_error_setx(err, EINVAL, "circular dependency detected on stage: stage-%zu", i);
+					return fail_at(c, first_line, err, "");
 				}
 				if (state[d] == 0) {
 					state[d] = 1;
@@ -631,10 +644,13 @@ static int dispatch_instr(struct ctx *c, struct sb_stage *st, struct sb_instr *i
 		for (size_t i = 0; i < in->nfiles; i++)
 			if (in->files[i].expand && expand_field(&wr, &in->files[i].data, err) < 0)
 				return -1;
-		if (in->kind == SB_INSTR_COPY && in->from_stage >= 0 && !c->dispatched[in->from_stage])
+		if (in->kind == SB_INSTR_COPY && in->from_stage >= 0 && !c->dispatched[in->from_stage]) {
+			if (st->name)
+				return sb_error_setx(err, EINVAL, "cannot copy from stage \"%s\", it needs to be "
+						     "defined before current stage \"%s\"", in->from, st->name);
 			return sb_error_setx(err, EINVAL, "cannot copy from stage \"%s\", it needs to be defined "
-					     "before current stage \"%s\"", in->from,
-					     st->name ? st->name : sb_arena_strndup(c->a, "", 0));
+					     "before current stage \"stage-%d\"", in->from, st->index);
+		}
 		return 0;
 	}
 	case SB_INSTR_RUN: {
