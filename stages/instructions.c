@@ -504,13 +504,10 @@ int sb_instr_parse(struct sb_arena *arena, const struct sb_node *node, struct sb
 		}
 		in->nargs = r.nargs;
 		return 0;
-	case SB_INSTR_ARG: {
-		struct sb_flag fl[] = { { .name = "required", .type = SB_FLAG_BOOL } };
+	case SB_INSTR_ARG:
+		/* BuildKit's parseArg never reads its flags: they are ignored */
 		if (r.nargs < 1)
 			return sb_error_setx(err, EINVAL, "ARG requires at least one argument");
-		if (parse_flags(&r, fl, 1, err) < 0)
-			return -1;
-		in->required = fl[0].used;
 		in->nkvs = r.nargs;
 		in->kvs = sb_arena_calloc(arena, r.nargs, sizeof(*in->kvs));
 		for (size_t i = 0; i < r.nargs; i++) {
@@ -524,7 +521,6 @@ int sb_instr_parse(struct sb_arena *arena, const struct sb_node *node, struct sb
 			in->kvs[i].key = r.args[i];
 		}
 		return 0;
-	}
 	case SB_INSTR_SHELL:
 		if (no_flags(&r, err) < 0)
 			return -1;
@@ -784,12 +780,12 @@ int sb_mount_parse(struct sb_arena *a, const char *value, const struct sb_expand
 
 static int parse_run(struct req *r, struct sb_instr *in, struct sb_error **err)
 {
-	enum { F_MOUNT, F_NETWORK, F_SECURITY, F_DEVICE };
+	/* --device is BuildKit's labs channel only: refused as unknown */
+	enum { F_MOUNT, F_NETWORK, F_SECURITY };
 	struct sb_flag fl[] = {
 		[F_MOUNT] = { .name = "mount", .type = SB_FLAG_STRINGS },
 		[F_NETWORK] = { .name = "network", .type = SB_FLAG_STRING },
 		[F_SECURITY] = { .name = "security", .type = SB_FLAG_STRING },
-		[F_DEVICE] = { .name = "device", .type = SB_FLAG_STRINGS },
 	};
 
 	if (parse_flags(r, fl, SB_ARRAY_SIZE(fl), err) < 0)

@@ -548,9 +548,10 @@ static bool valid_signal(const char *s)
 	char *end;
 	long n;
 
+	/* moby/sys/signal.ParseSignal: any number that fits a uint8 but 0 */
 	if (isdigit((unsigned char)*s)) {
 		n = strtol(s, &end, 10);
-		return !*end && n > 0 && n <= 64;
+		return !*end && n > 0 && n <= 255;
 	}
 	if (strncasecmp(s, "SIG", 3) == 0)
 		s += 3;

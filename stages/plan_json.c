@@ -155,8 +155,6 @@ static json_t *jinstr(const struct sb_instr *in)
 		break;
 	case SB_INSTR_ARG:
 		json_object_set_new(o, "args", jkvs(in->kvs, in->nkvs, false));
-		if (in->required)
-			json_object_set_new(o, "required", json_true());
 		break;
 	case SB_INSTR_WORKDIR:
 	case SB_INSTR_USER:

@@ -105,7 +105,6 @@ struct sb_instr {
 	/* ENV, LABEL, ARG */
 	struct sb_kv *kvs;
 	size_t nkvs;
-	bool required;    /* ARG --required */
 
 	/* WORKDIR, USER, STOPSIGNAL, MAINTAINER, ONBUILD (the trigger text) */
 	char *value;
