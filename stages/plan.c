@@ -633,9 +633,14 @@ static int dispatch_instr(struct ctx *c, struct sb_stage *st, struct sb_instr *i
 		if (expand_field(&w, &in->chown, err) < 0 || expand_field(&w, &in->chmod, err) < 0 ||
 		    expand_field(&w, &in->checksum, err) < 0 || expand_field(&w, &in->dest, err) < 0)
 			return -1;
-		for (size_t i = 0; i < in->nargs; i++)
+		for (size_t i = 0; i < in->nargs; i++) {
 			if (expand_field(&w, &in->args[i], err) < 0)
 				return -1;
+			/* dispatchCopy: only ADD fetches URLs */
+			if (in->kind == SB_INSTR_COPY && (strncmp(in->args[i], "http://", 7) == 0 ||
+							  strncmp(in->args[i], "https://", 8) == 0))
+				return sb_error_setx(err, EINVAL, "source can't be a URL for COPY");
+		}
 		for (size_t i = 0; i < in->nexcludes; i++)
 			if (expand_field(&w, &in->excludes[i], err) < 0)
 				return -1;

@@ -560,6 +560,22 @@ static void test_graph_errors(void **state)
 	expect_plan_error("FROM a\nSTOPSIGNAL SIGFOO\n", NULL, "Dockerfile:2: Invalid signal: SIGFOO");
 	expect_plan_error("FROM a AS base\nONBUILD RUN --bad x\nFROM base\n", NULL,
 			  "Dockerfile:3: unknown flag: --bad");
+	/* convert_test.go */
+	expect_plan_error("FROM scratch\n\tCOPY http://github.com/moby/buildkit/blob/master/README.md /\n", NULL,
+			  "Dockerfile:2: source can't be a URL for COPY");
+	expect_plan_error("FROM \"\" AS foo\n", NULL, "Dockerfile:1: base name (\"\") should not be blank");
+	expect_plan_error("FROM ${BLANK} AS foo\n", NULL, "Dockerfile:1: base name (${BLANK}) should not be blank");
+	expect_plan_error("FROM busybox AS stage0\nCOPY --from=stage2 f1 /sub/\nFROM busybox AS stage1\n"
+			  "COPY --from=stage0 f2 /sub/\nFROM busybox AS stage2\nCOPY --from=stage1 f2 /sub/\n", NULL,
+			  "Dockerfile:2: circular dependency detected on stage: stage0");
+	{
+		struct planned p = plan_of("FROM scratch AS foo\nENV FOO bar\nFROM foo\nCOPY --from=foo f1 /\n"
+					   "COPY --from=0 f2 /\n", "Foo", NULL, 0);
+		assert_int_equal(p.plan->target, 0);
+		planned_free(&p);
+		p = plan_of("FROM scratch\n\tADD http://github.com/moby/buildkit/blob/master/README.md /\n", NULL, NULL, 0);
+		planned_free(&p);
+	}
 	expect_plan_error("FROM a\nBAD x\n", NULL,
 			  "Dockerfile:2: dockerfile parse error on line 2: unknown instruction: BAD");
 }
