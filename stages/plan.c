@@ -45,6 +45,7 @@ struct ctx {
 	struct env *stage_args;
 	bool *onbuild_done;
 	bool *dispatched;
+	struct env *image_env;    /* per stage: its image base's Config.Env */
 };
 
 static void env_set(struct sb_arena *a, struct env *e, const char *k, const char *v)
@@ -466,23 +467,19 @@ static void mark_needed(struct sb_plan *p, int s)
 		mark_needed(p, st->deps[i]);
 }
 
-/* initOnBuildTriggers(): a stage built on an earlier stage first runs that
- * stage's own ONBUILD triggers (not inherited ones), parsed as single
- * instructions located at the FROM line. Returns 1 when they add edges. */
-static int onbuild_triggers(struct ctx *c, struct sb_stage *st, struct sb_error **err)
+/* initOnBuildTriggers(): a stage first runs its base's ONBUILD triggers
+ * (an earlier stage's own ONBUILD instructions, not inherited ones, or an
+ * image's Config.OnBuild), each parsed as a single instruction located at
+ * the FROM line. Returns 1 when they add edges to the graph. */
+static int onbuild_triggers(struct ctx *c, struct sb_stage *st, const char *const *triggers, size_t n,
+			    struct sb_error **err)
 {
-	struct sb_plan *p = c->plan;
-	const struct sb_stage *base = &p->stages[st->base_stage];
-	struct sb_instr *trig = sb_arena_calloc(c->a, base->ninstrs + 1, sizeof(*trig));
+	struct sb_instr *trig = sb_arena_calloc(c->a, n + 1, sizeof(*trig));
 	size_t nt = 0, ndeps = st->ndeps;
 
-	for (size_t i = 0; i < base->ninstrs; i++) {
-		const struct sb_instr *ob = &base->instrs[i];
-		struct sb_dockerfile *tdf;
+	for (size_t i = 0; i < n; i++) {
+		struct sb_dockerfile *tdf = sb_dockerfile_parse(c->df->filename, triggers[i], strlen(triggers[i]), err);
 		struct sb_instr in;
-		if (ob->kind != SB_INSTR_ONBUILD || ob->onbuild)
-			continue;
-		tdf = sb_dockerfile_parse(c->df->filename, ob->value, strlen(ob->value), err);
 		if (!tdf)
 			return -1;
 		if (tdf->root->nchildren != 1) {
@@ -514,6 +511,42 @@ static int onbuild_triggers(struct ctx *c, struct sb_stage *st, struct sb_error 
 		st->ninstrs += nt;
 	}
 	return st->ndeps != ndeps;
+}
+
+/* Resolve what a needed stage inherits before it runs: its base stage's
+ * ONBUILD instructions, or its image's config through the caller. */
+static int init_base(struct ctx *c, struct sb_stage *st, struct sb_error **err)
+{
+	struct sb_plan *p = c->plan;
+
+	if (st->base_kind == SB_BASE_STAGE) {
+		const struct sb_stage *base = &p->stages[st->base_stage];
+		const char **trig = sb_arena_calloc(c->a, base->ninstrs + 1, sizeof(char *));
+		size_t n = 0;
+		for (size_t i = 0; i < base->ninstrs; i++)
+			if (base->instrs[i].kind == SB_INSTR_ONBUILD)
+				trig[n++] = base->instrs[i].value;
+		return onbuild_triggers(c, st, trig, n, err);
+	}
+	if (st->base_kind == SB_BASE_IMAGE && c->opts->resolve_image) {
+		struct sb_image_info info = { 0 };
+		const char *platform = st->platform ? st->platform
+					: env_find(&c->global, "TARGETPLATFORM", 14)->value;
+		const char **trig;
+		if (c->opts->resolve_image(c->opts->resolve_image_ctx, st->base_ref, platform, &info, err) < 0)
+			return fail_at(c, st->line, err, "");
+		for (size_t i = 0; i < info.nenv; i++) {
+			const char *kv = info.env[i], *eq = strchr(kv, '=');
+			char *k = sb_arena_strndup(c->a, kv, eq ? (size_t)(eq - kv) : strlen(kv));
+			env_set(c->a, &c->image_env[st->index], k,
+				sb_arena_strndup(c->a, eq ? eq + 1 : "", eq ? strlen(eq + 1) : 0));
+		}
+		trig = sb_arena_calloc(c->a, info.nonbuild + 1, sizeof(char *));
+		for (size_t i = 0; i < info.nonbuild; i++)
+			trig[i] = sb_arena_strndup(c->a, info.onbuild[i], strlen(info.onbuild[i]));
+		return onbuild_triggers(c, st, trig, info.nonbuild, err);
+	}
+	return 0;
 }
 
 /* ---- dispatch: scoping and expansion ---- */
@@ -707,18 +740,8 @@ static int dispatch_stage(struct ctx *c, struct sb_stage *st, struct sb_error **
 	if (st->base_kind == SB_BASE_STAGE) {
 		env_copy(c->a, env, &c->stage_env[st->base_stage]);
 		env_copy(c->a, &c->stage_args[st->index], &c->stage_args[st->base_stage]);
-	} else if (st->base_kind == SB_BASE_IMAGE && c->opts->image_env) {
-		const char *const *ie = NULL;
-		size_t n = 0;
-		if (c->opts->image_env(c->opts->image_env_ctx, st->base_ref,
-				       st->platform ? st->platform : env_find(&c->global, "TARGETPLATFORM", 14)->value,
-				       &ie, &n, err) < 0)
-			return fail_at(c, st->line, err, "");
-		for (size_t i = 0; i < n; i++) {
-			const char *eq = strchr(ie[i], '=');
-			char *k = sb_arena_strndup(c->a, ie[i], eq ? (size_t)(eq - ie[i]) : strlen(ie[i]));
-			env_set(c->a, env, k, sb_arena_strndup(c->a, eq ? eq + 1 : "", eq ? strlen(eq + 1) : 0));
-		}
+	} else {
+		env_copy(c->a, env, &c->image_env[st->index]);
 	}
 	if (!env_find(env, "PATH", 4))
 		env_set(c->a, env, "PATH", DEFAULT_PATH);
@@ -842,6 +865,7 @@ static int build(struct ctx *c, struct sb_error **err)
 	c->dispatched = sb_arena_calloc(c->a, p->nstages, sizeof(bool));
 	c->stage_env = sb_arena_calloc(c->a, p->nstages, sizeof(*c->stage_env));
 	c->stage_args = sb_arena_calloc(c->a, p->nstages, sizeof(*c->stage_args));
+	c->image_env = sb_arena_calloc(c->a, p->nstages, sizeof(*c->image_env));
 	for (;;) {
 		bool more = false;
 		for (size_t i = 0; i < p->nstages; i++)
@@ -850,10 +874,10 @@ static int build(struct ctx *c, struct sb_error **err)
 		for (size_t i = 0; i < p->nstages; i++) {
 			struct sb_stage *st = &p->stages[i];
 			int rc;
-			if (!st->needed || c->onbuild_done[i] || st->base_kind != SB_BASE_STAGE)
+			if (!st->needed || c->onbuild_done[i])
 				continue;
 			c->onbuild_done[i] = true;
-			rc = onbuild_triggers(c, st, err);
+			rc = init_base(c, st, err);
 			if (rc < 0)
 				return -1;
 			more |= rc > 0;

@@ -182,20 +182,28 @@ struct sb_plan {
 	size_t nproxy_env;
 };
 
+/* What the plan needs from an image base's config. The strings stay the
+ * callee's; they are copied before sb_plan_build() returns. */
+struct sb_image_info {
+	const char *const *env;     /* Config.Env, KEY=VALUE */
+	size_t nenv;
+	const char *const *onbuild; /* Config.OnBuild: triggers run after FROM */
+	size_t nonbuild;
+};
+
 struct sb_plan_opts {
 	const char *target;          /* stage name, or NULL for the last stage */
 	const char *const *build_args; /* "KEY=VALUE" (or "KEY": value unset) */
 	size_t nbuild_args;
 	const char *build_platform;  /* "linux/amd64"; NULL: the host's */
 	const char *target_platform; /* NULL: the build platform */
-	/* The config Env of an image base, when the caller has resolved it:
-	 * returns 0 and KEY=VALUE strings (the callee keeps ownership until
-	 * the plan is built), or -1 with *err. NULL: image bases start with
-	 * an empty environment (then PATH is set to the default, as BuildKit
-	 * does for images without PATH). */
-	int (*image_env)(void *ctx, const char *ref, const char *platform, const char *const **env,
-			 size_t *nenv, struct sb_error **err);
-	void *image_env_ctx;
+	/* Called once for each image base a needed stage has, when the
+	 * caller can resolve images: fills *info from the image config. NULL:
+	 * image bases start with an empty environment (PATH then defaults, as
+	 * BuildKit sets it for images without one) and no ONBUILD triggers. */
+	int (*resolve_image)(void *ctx, const char *ref, const char *platform,
+			     struct sb_image_info *info, struct sb_error **err);
+	void *resolve_image_ctx;
 };
 
 /* Build the plan of df. Returns NULL and sets *err on failure. */

@@ -462,6 +462,58 @@ static void test_scope_stage(void **state)
 	}
 }
 
+/* An image resolver as an executor would give one. */
+static int fake_resolve(void *ctx, const char *ref, const char *platform, struct sb_image_info *info,
+			struct sb_error **err)
+{
+	static const char *const env[] = { "PATH=/img/bin", "HOME=/home/app" };
+	static const char *const onbuild[] = { "COPY --from=assets / /assets", "WORKDIR $HOME" };
+	int *calls = ctx;
+	(*calls)++;
+	if (strcmp(ref, "docker.io/library/missing:latest") == 0)
+		return sb_error_setx(err, ENOENT, "missing: not found");
+	assert_string_equal(platform, "linux/amd64");
+	info->env = env;
+	info->nenv = 2;
+	if (strcmp(ref, "docker.io/library/onbuild:latest") == 0) {
+		info->onbuild = onbuild;
+		info->nonbuild = 2;
+	}
+	return 0;
+}
+
+static void test_image_bases(void **state)
+{
+	static const char df[] = "FROM alpine AS assets\nFROM onbuild\nWORKDIR $PATH\n";
+	int calls = 0;
+	struct sb_plan_opts o = { .build_platform = "linux/amd64", .resolve_image = fake_resolve,
+				  .resolve_image_ctx = &calls };
+	struct sb_error *err = NULL;
+	struct sb_dockerfile *d = parse(df);
+	struct sb_plan *p = sb_plan_build(d, &o, &err);
+	const struct sb_stage *st;
+	(void)state;
+
+	assert_non_null(p);
+	assert_int_equal(calls, 2);
+	st = &p->stages[1];
+	assert_int_equal(st->ninstrs, 3);
+	assert_true(st->instrs[0].onbuild && st->instrs[1].onbuild);
+	assert_int_equal(st->instrs[0].from_stage, 0);
+	assert_string_equal(st->instrs[1].value, "/home/app");
+	assert_string_equal(st->instrs[2].value, "/img/bin");
+	assert_int_equal(st->level, 1);
+	assert_int_equal(p->norder, 2);
+	sb_plan_free(p);
+	sb_dockerfile_free(d);
+
+	d = parse("FROM missing\n");
+	assert_null(sb_plan_build(d, &o, &err));
+	assert_string_equal(err->msg, "Dockerfile:1: missing: not found");
+	sb_error_free(err);
+	sb_dockerfile_free(d);
+}
+
 /* ---- the graph ---- */
 
 static void test_graph(void **state)
@@ -590,6 +642,7 @@ int main(void)
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_scope_meta_args),
 		cmocka_unit_test(test_scope_stage),
+		cmocka_unit_test(test_image_bases),
 		cmocka_unit_test(test_graph),
 		cmocka_unit_test(test_graph_errors),
 	};
