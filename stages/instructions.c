@@ -424,9 +424,17 @@ int sb_instr_parse(struct sb_arena *arena, const struct sb_node *node, struct sb
 	for (k = 0; k < SB_ARRAY_SIZE(names); k++)
 		if (strcmp(lower, names[k].name) == 0)
 			break;
-	if (k == SB_ARRAY_SIZE(names))
-		return sb_error_setx(err, EINVAL, "unknown instruction: %.*s", (int)node->value.len,
-				     node->value.ptr ? node->value.ptr : "");
+	if (k == SB_ARRAY_SIZE(names)) {
+		const char *opts[SB_ARRAY_SIZE(names)];
+		for (size_t i = 0; i < SB_ARRAY_SIZE(names); i++)
+			opts[i] = names[i].name;
+		sb_error_setx(err, EINVAL, "unknown instruction: %.*s", (int)node->value.len,
+			      node->value.ptr ? node->value.ptr : "");
+		/* BuildKit walks a map here, so its pick among equally close
+		 * names varies; ours is the first in alphabetical order */
+		sb_suggest_wrap(err, node->value.ptr ? node->value.ptr : "", opts, SB_ARRAY_SIZE(opts), false);
+		return -1;
+	}
 	in->kind = names[k].kind;
 	in->line = node->start_line;
 	in->end_line = node->end_line;
@@ -698,7 +706,12 @@ int sb_mount_parse(struct sb_arena *a, const char *value, const struct sb_expand
 				*p = (char)tolower((unsigned char)*p);
 			if (strcmp(t, "bind") && strcmp(t, "cache") && strcmp(t, "tmpfs") && strcmp(t, "secret") &&
 			    strcmp(t, "ssh"))
-				return sb_error_setx(err, EINVAL, "unsupported mount type \"%s\"", val);
+			{
+				static const char *const types[] = { "bind", "cache", "tmpfs", "secret", "ssh" };
+				sb_error_setx(err, EINVAL, "unsupported mount type \"%s\"", val);
+				sb_suggest_wrap(err, val, types, SB_ARRAY_SIZE(types), true);
+				return -1;
+			}
 			m->type = t;
 		} else if (!strcmp(key, "from")) {
 			m->from = val;
@@ -749,7 +762,13 @@ int sb_mount_parse(struct sb_arena *a, const char *value, const struct sb_expand
 		} else if (!strcmp(key, "env")) {
 			m->env = val;
 		} else {
-			return sb_error_setx(err, EINVAL, "unexpected key '%s' in '%s'", key, field);
+			static const char *const keys[] = { "type", "from", "source", "target", "readonly", "id",
+							    "sharing", "required", "mode", "uid", "gid", "src",
+							    "dst", "destination", "ro", "rw", "readwrite", "size",
+							    "env" };
+			sb_error_setx(err, EINVAL, "unexpected key '%s' in '%s'", key, field);
+			sb_suggest_wrap(err, key, keys, SB_ARRAY_SIZE(keys), true);
+			return -1;
 		}
 	}
 	{

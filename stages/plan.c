@@ -838,9 +838,17 @@ static int build(struct ctx *c, struct sb_error **err)
 	/* --target */
 	if (c->opts->target && *c->opts->target) {
 		int t = stage_by_name_ci(p, c->opts->target);
-		if (t < 0)
-			return sb_error_setx(err, EINVAL, "%s: target stage \"%s\" could not be found",
-					     c->df->filename, c->opts->target);
+		if (t < 0) {
+			const char **names = sb_arena_calloc(c->a, p->nstages, sizeof(char *));
+			size_t n = 0;
+			for (size_t i = 0; i < p->nstages; i++)
+				if (p->stages[i].name)
+					names[n++] = p->stages[i].name;
+			sb_error_setx(err, EINVAL, "%s: target stage \"%s\" could not be found",
+				      c->df->filename, c->opts->target);
+			sb_suggest_wrap(err, c->opts->target, names, n, true);
+			return -1;
+		}
 		p->target = t;
 	} else {
 		p->target = (int)p->nstages - 1;

@@ -132,6 +132,12 @@ struct sb_expander {
 int sb_mount_parse(struct sb_arena *a, const char *value, const struct sb_expander *ex,
 		   struct sb_mount *m, struct sb_error **err);
 
+/* BuildKit's suggest.WrapError: append " (did you mean X?)" to *err when
+ * an option is within edit distance 2 of val (and val is none of them).
+ * Returns 0 when a hint was added, -1 otherwise. */
+int sb_suggest_wrap(struct sb_error **err, const char *val, const char *const *options, size_t n,
+		    bool case_sensitive);
+
 /* Go's time.ParseDuration: nanoseconds, with Go's error messages. */
 int sb_parse_go_duration(const char *s, int64_t *ns, struct sb_error **err);
 

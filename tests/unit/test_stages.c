@@ -237,8 +237,13 @@ static void test_instr_errors(void **state)
 	expect_instr_error("ONBUILD MAINTAINER me\n", "MAINTAINER isn't allowed as an ONBUILD trigger");
 	expect_instr_error("MAINTAINER --boo joe@example.com\n", "unknown flag: --boo");
 	expect_instr_error("ONBUILD ONBUILD RUN touch foobar\n", "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
-	expect_instr_error("FOO bar\n", "unknown instruction: FOO");
-	expect_instr_error("foo bar\n", "unknown instruction: foo");
+	/* ported with BuildKit's suggestion appended */
+	expect_instr_error("FOO bar\n", "unknown instruction: FOO (did you mean FROM?)");
+	expect_instr_error("foo bar\n", "unknown instruction: foo (did you mean from?)");
+	expect_instr_error("Copyy a b\n", "unknown instruction: Copyy (did you mean copy?)");
+	expect_instr_error("XYZZY x\n", "unknown instruction: XYZZY");
+	expect_instr_error("RUN --mount=type=bnd true\n", "unsupported mount type \"bnd\" (did you mean bind?)");
+	expect_instr_error("RUN --mount=targt=/x true\n", "unexpected key 'targt' in 'targt=/x' (did you mean target?)");
 	expect_instr_error("FROM busybox AS 1st\n",
 			   "invalid name for build stage: \"1st\", name can't start with a number or contain symbols");
 	expect_instr_error("FROM busybox AS a$b\n",
@@ -265,7 +270,7 @@ static void test_instr_errors(void **state)
 	expect_instr_error("RUN --mount=type=secret,from=x,id=a true\n", "secret mount should not have a from");
 	expect_instr_error("RUN --mount=type=secret true\n", "invalid secret mount. one of source, target required");
 	expect_instr_error("RUN --mount=type=secret,id=a,src=b true\n", "both source and id can't be set");
-	expect_instr_error("RUN --mount=type=bind,foo=bar true\n", "unexpected key 'foo' in 'foo=bar'");
+	expect_instr_error("RUN --mount=type=bind,foo=bar true\n", "unexpected key 'foo' in 'foo=bar' (did you mean from?)");
 	expect_instr_error("RUN --mount=type=cache,uid=x true\n", "invalid value x for uid");
 	expect_instr_error("RUN --mount=type=bind,ro=maybe true\n", "invalid value for ro: maybe");
 	expect_instr_error("RUN --network=bridge true\n", "unsupported network mode \"bridge\"");
@@ -629,7 +634,8 @@ static void test_graph_errors(void **state)
 		planned_free(&p);
 	}
 	expect_plan_error("FROM a\nBAD x\n", NULL,
-			  "Dockerfile:2: dockerfile parse error on line 2: unknown instruction: BAD");
+			  "Dockerfile:2: dockerfile parse error on line 2: unknown instruction: BAD (did you mean ADD?)");
+	expect_plan_error("FROM a AS build\n", "biuld", "Dockerfile: target stage \"biuld\" could not be found (did you mean build?)");
 }
 
 int main(void)
