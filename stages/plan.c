@@ -14,6 +14,7 @@
  * - Stages are dispatched in Dockerfile order, so a COPY --from or a mount
  *   of a later stage fails, and FROM <name> names an earlier stage only.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <signal.h>
 #include <strings.h>
@@ -599,6 +600,117 @@ static bool valid_signal(const char *s)
 	return false;
 }
 
+/* strconv.ParseUint(s, 10, 16) */
+static bool parse_port(const char *s, size_t n, unsigned *out)
+{
+	unsigned v = 0;
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+		v = v * 10 + (unsigned)(s[i] - '0');
+		if (v > 65535)
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* parsePortRange: "8000" or "8000-9000" */
+static bool port_range(const char *s, unsigned *start, unsigned *end)
+{
+	const char *dash = strchr(s, '-');
+	if (!*s)
+		return false;
+	if (!dash)
+		return parse_port(s, strlen(s), start) && (*end = *start, true);
+	if (strchr(dash + 1, '-'))
+		return false;
+	return parse_port(s, (size_t)(dash - s), start) && parse_port(dash + 1, strlen(dash + 1), end) &&
+	       *end >= *start;
+}
+
+/* dispatchExpose's parsePortSpec: [ip:][hostPort:]containerPort[/proto]
+ * becomes "port/proto" per port of the range. seen[] holds one bit per
+ * port and protocol so a range repeated is listed once, as the image
+ * config's ExposedPorts map keeps it. */
+static int expose_ports(struct ctx *c, struct sb_instr *in, struct sb_error **err)
+{
+	static const char *const protos[] = { "tcp", "udp", "sctp" };
+	sb_autofree uint8_t *seen = sb_xcalloc(3 * 65536 / 8, 1);
+	size_t cap = 0;
+
+	in->nports = 0;
+	for (size_t i = 0; i < in->nargs; i++) {
+		char *w = sb_arena_strndup(c->a, in->args[i], strlen(in->args[i]));
+		char *ip = NULL, *host = NULL, *cport = w, *proto, *colon;
+		unsigned start, end, hs, he;
+		int pi;
+
+		/* splitParts: the last two colons separate host and container */
+		if ((colon = strrchr(w, ':'))) {
+			*colon = '\0';
+			cport = colon + 1;
+			host = w;
+			if ((colon = strrchr(w, ':'))) {
+				*colon = '\0';
+				host = colon + 1;
+				ip = w;
+			}
+		}
+		proto = strchr(cport, '/');
+		if (proto)
+			*proto++ = '\0';
+		if (!*cport)
+			return sb_error_setx(err, EINVAL, "no port specified: %s<empty>", in->args[i]);
+		for (char *q = proto; q && *q; q++)
+			*q = (char)tolower((unsigned char)*q);
+		if (!proto || !*proto)
+			pi = 0;
+		else if ((pi = !strcmp(proto, "tcp") ? 0 : !strcmp(proto, "udp") ? 1 : !strcmp(proto, "sctp") ? 2 : -1) < 0)
+			return sb_error_setx(err, EINVAL, "invalid proto: %s", proto);
+		if (ip && *ip) {
+			unsigned char buf[16];
+			size_t l = strlen(ip);
+			if (ip[0] == '[' && l >= 2 && ip[l - 1] == ']') {
+				ip[l - 1] = '\0';
+				ip++;
+			}
+			if (inet_pton(AF_INET, ip, buf) != 1 && inet_pton(AF_INET6, ip, buf) != 1)
+				return sb_error_setx(err, EINVAL, "invalid IP address: %s", ip);
+		}
+		if (!port_range(cport, &start, &end))
+			return sb_error_setx(err, EINVAL, "invalid containerPort: %s", cport);
+		if (host && *host) {
+			if (!port_range(host, &hs, &he))
+				return sb_error_setx(err, EINVAL, "invalid hostPort: %s", host);
+			if (end - start != he - hs && end != start)
+				return sb_error_setx(err, EINVAL, "invalid ranges specified for container and host "
+						     "Ports: %s and %s", cport, host);
+		}
+		for (unsigned port = start; port <= end; port++) {
+			size_t bit = (size_t)pi * 65536 + port;
+			struct sb_strbuf sb = SB_STRBUF_INIT;
+			if (seen[bit / 8] & (1u << (bit % 8)))
+				continue;
+			seen[bit / 8] |= (uint8_t)(1u << (bit % 8));
+			if (in->nports == cap) {
+				char **nv;
+				cap = cap ? cap * 2 : 8;
+				nv = sb_arena_calloc(c->a, cap, sizeof(char *));
+				if (in->nports)
+					memcpy(nv, in->ports, in->nports * sizeof(char *));
+				in->ports = nv;
+			}
+			sb_strbuf_addf(&sb, "%u/%s", port, protos[pi]);
+			in->ports[in->nports++] = sb_arena_strndup(c->a, sb.buf, sb.len);
+			sb_strbuf_release(&sb);
+		}
+	}
+	return 0;
+}
+
 static int dispatch_instr(struct ctx *c, struct sb_stage *st, struct sb_instr *in, struct sb_error **err)
 {
 	struct env *env = &c->stage_env[st->index];
@@ -657,7 +769,7 @@ static int dispatch_instr(struct ctx *c, struct sb_stage *st, struct sb_instr *i
 		}
 		in->args = out;
 		in->nargs = n;
-		return 0;
+		return expose_ports(c, in, err);
 	}
 	case SB_INSTR_COPY:
 	case SB_INSTR_ADD: {

@@ -115,8 +115,11 @@ static json_t *jinstr(const struct sb_instr *in)
 		if (in->nfiles)
 			json_object_set_new(o, "heredocs", jfiles(in->files, in->nfiles, false));
 		break;
-	case SB_INSTR_SHELL:
 	case SB_INSTR_EXPOSE:
+		json_object_set_new(o, "args", jstrv(in->args, in->nargs));
+		json_object_set_new(o, "ports", jstrv(in->ports, in->nports));
+		break;
+	case SB_INSTR_SHELL:
 	case SB_INSTR_VOLUME:
 		json_object_set_new(o, "args", jstrv(in->args, in->nargs));
 		break;

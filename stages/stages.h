@@ -81,6 +81,8 @@ struct sb_instr {
 	/* RUN, CMD, ENTRYPOINT, SHELL, EXPOSE, VOLUME; COPY/ADD sources */
 	char **args;
 	size_t nargs;
+	char **ports;     /* EXPOSE once planned: "80/tcp", ranges spread, unique */
+	size_t nports;
 	bool prepend_shell;          /* RUN/CMD/ENTRYPOINT in shell form */
 	struct sb_inline *files;     /* RUN heredocs; COPY/ADD heredoc sources */
 	size_t nfiles;

@@ -617,6 +617,24 @@ static void test_graph_errors(void **state)
 	expect_plan_error("FROM a\nSTOPSIGNAL SIGFOO\n", NULL, "Dockerfile:2: Invalid signal: SIGFOO");
 	expect_plan_error("FROM a AS base\nONBUILD RUN --bad x\nFROM base\n", NULL,
 			  "Dockerfile:3: unknown flag: --bad");
+	/* convert_expose.go */
+	expect_plan_error("FROM a\nEXPOSE abc\n", NULL, "Dockerfile:2: invalid containerPort: abc");
+	expect_plan_error("FROM a\nEXPOSE 80/xyz\n", NULL, "Dockerfile:2: invalid proto: xyz");
+	expect_plan_error("FROM a\nEXPOSE 1.2.3:80:80\n", NULL, "Dockerfile:2: invalid IP address: 1.2.3");
+	expect_plan_error("FROM a\nEXPOSE 90-80\n", NULL, "Dockerfile:2: invalid containerPort: 90-80");
+	expect_plan_error("FROM a\nEXPOSE /tcp\n", NULL, "Dockerfile:2: no port specified: /tcp<empty>");
+	expect_plan_error("FROM a\nEXPOSE 80:8000-8001\n", NULL,
+			  "Dockerfile:2: invalid ranges specified for container and host Ports: 8000-8001 and 80");
+	{
+		struct planned p = plan_of("FROM a\nARG P=\"81 82\"\nEXPOSE 80 80/TCP 53/udp $P 7-8 [::1]:1:2/sctp\n",
+					   NULL, NULL, 0);
+		const struct sb_instr *in = &stage(p.plan, 0)->instrs[1];
+		static const char *const want[] = { "81/tcp", "82/tcp", "53/udp", "7/tcp", "8/tcp", "80/tcp", "2/sctp" };
+		assert_int_equal(in->nports, SB_ARRAY_SIZE(want));
+		for (size_t i = 0; i < SB_ARRAY_SIZE(want); i++)
+			assert_string_equal(in->ports[i], want[i]);
+		planned_free(&p);
+	}
 	/* convert_test.go */
 	expect_plan_error("FROM scratch\n\tCOPY http://github.com/moby/buildkit/blob/master/README.md /\n", NULL,
 			  "Dockerfile:2: source can't be a URL for COPY");
