@@ -47,7 +47,52 @@ struct ctx {
 	bool *onbuild_done;
 	bool *dispatched;
 	struct env *image_env;    /* per stage: its image base's Config.Env */
+	char **image_workdir;     /* per stage: its image base's Config.WorkingDir */
 };
+
+/* Go's path.Clean. */
+static char *path_clean(struct sb_arena *a, const char *p)
+{
+	size_t n = strlen(p), w = 0, r = 0, dotdot = 0;
+	bool rooted = n && p[0] == '/';
+	char *out = sb_arena_alloc(a, n + 2);
+
+	if (n == 0)
+		return sb_arena_strndup(a, ".", 1);
+	if (rooted) {
+		out[w++] = '/';
+		r = dotdot = 1;
+	}
+	while (r < n) {
+		if (p[r] == '/') {
+			r++;
+		} else if (p[r] == '.' && (r + 1 == n || p[r + 1] == '/')) {
+			r++;
+		} else if (p[r] == '.' && p[r + 1] == '.' && (r + 2 == n || p[r + 2] == '/')) {
+			r += 2;
+			if (w > dotdot) {
+				w--;
+				while (w > dotdot && out[w] != '/')
+					w--;
+			} else if (!rooted) {
+				if (w > 0)
+					out[w++] = '/';
+				out[w++] = '.';
+				out[w++] = '.';
+				dotdot = w;
+			}
+		} else {
+			if ((rooted && w != 1) || (!rooted && w != 0))
+				out[w++] = '/';
+			for (; r < n && p[r] != '/'; r++)
+				out[w++] = p[r];
+		}
+	}
+	if (w == 0)
+		out[w++] = '.';
+	out[w] = '\0';
+	return out;
+}
 
 static void env_set(struct sb_arena *a, struct env *e, const char *k, const char *v)
 {
@@ -536,6 +581,8 @@ static int init_base(struct ctx *c, struct sb_stage *st, struct sb_error **err)
 		const char **trig;
 		if (c->opts->resolve_image(c->opts->resolve_image_ctx, st->base_ref, platform, &info, err) < 0)
 			return fail_at(c, st->line, err, "");
+		if (info.workdir && *info.workdir)
+			c->image_workdir[st->index] = sb_arena_strndup(c->a, info.workdir, strlen(info.workdir));
 		for (size_t i = 0; i < info.nenv; i++) {
 			const char *kv = info.env[i], *eq = strchr(kv, '=');
 			char *k = sb_arena_strndup(c->a, kv, eq ? (size_t)(eq - kv) : strlen(kv));
@@ -732,7 +779,22 @@ static int dispatch_instr(struct ctx *c, struct sb_stage *st, struct sb_instr *i
 			if (expand_field(&w, &in->kvs[i].key, err) < 0 || expand_field(&w, &in->kvs[i].value, err) < 0)
 				return -1;
 		return 0;
-	case SB_INSTR_WORKDIR:
+	case SB_INSTR_WORKDIR: {
+		/* NormalizeWorkdir: a relative path joins the current one */
+		char **cur = &st->workdir;
+		if (expand_field(&w, &in->value, err) < 0)
+			return -1;
+		if (in->value[0] == '/') {
+			in->workdir = path_clean(c->a, in->value);
+		} else {
+			struct sb_strbuf sb = SB_STRBUF_INIT;
+			sb_strbuf_addf(&sb, "/%s/%s", *cur ? *cur : "", in->value);
+			in->workdir = path_clean(c->a, sb.buf);
+			sb_strbuf_release(&sb);
+		}
+		*cur = in->workdir;
+		return 0;
+	}
 	case SB_INSTR_USER:
 		return expand_field(&w, &in->value, err);
 	case SB_INSTR_STOPSIGNAL:
@@ -849,6 +911,8 @@ static int dispatch_stage(struct ctx *c, struct sb_stage *st, struct sb_error **
 {
 	struct env *env = &c->stage_env[st->index];
 
+	st->workdir = st->base_kind == SB_BASE_STAGE ? c->plan->stages[st->base_stage].workdir
+						     : c->image_workdir[st->index];
 	if (st->base_kind == SB_BASE_STAGE) {
 		env_copy(c->a, env, &c->stage_env[st->base_stage]);
 		env_copy(c->a, &c->stage_args[st->index], &c->stage_args[st->base_stage]);
@@ -986,6 +1050,7 @@ static int build(struct ctx *c, struct sb_error **err)
 	c->stage_env = sb_arena_calloc(c->a, p->nstages, sizeof(*c->stage_env));
 	c->stage_args = sb_arena_calloc(c->a, p->nstages, sizeof(*c->stage_args));
 	c->image_env = sb_arena_calloc(c->a, p->nstages, sizeof(*c->image_env));
+	c->image_workdir = sb_arena_calloc(c->a, p->nstages, sizeof(char *));
 	for (;;) {
 		bool more = false;
 		for (size_t i = 0; i < p->nstages; i++)

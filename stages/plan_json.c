@@ -160,6 +160,9 @@ static json_t *jinstr(const struct sb_instr *in)
 		json_object_set_new(o, "args", jkvs(in->kvs, in->nkvs, false));
 		break;
 	case SB_INSTR_WORKDIR:
+		json_object_set_new(o, "value", json_string(in->value));
+		json_object_set_new(o, "workdir", jstr_or_null(in->workdir));
+		break;
 	case SB_INSTR_USER:
 	case SB_INSTR_STOPSIGNAL:
 	case SB_INSTR_MAINTAINER:

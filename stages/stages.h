@@ -110,6 +110,7 @@ struct sb_instr {
 
 	/* WORKDIR, USER, STOPSIGNAL, MAINTAINER, ONBUILD (the trigger text) */
 	char *value;
+	char *workdir;    /* WORKDIR once planned: absolute and clean, as the config gets it */
 
 	/* HEALTHCHECK: test[0] is NONE, CMD or CMD-SHELL */
 	char **test;
@@ -166,6 +167,7 @@ struct sb_stage {
 	size_t nargs;
 	char **env;           /* KEY=VALUE the builder knows at the end (ENV and ARG, base env) */
 	size_t nenv;
+	char *workdir;        /* the working directory at the end ("" when never set) */
 	bool needed;          /* the target needs it */
 	int level;            /* 0: needs no other stage; else 1 + its deps' highest */
 };
@@ -197,6 +199,7 @@ struct sb_image_info {
 	size_t nenv;
 	const char *const *onbuild; /* Config.OnBuild: triggers run after FROM */
 	size_t nonbuild;
+	const char *workdir;        /* Config.WorkingDir, or NULL */
 };
 
 struct sb_plan_opts {

@@ -480,6 +480,7 @@ static int fake_resolve(void *ctx, const char *ref, const char *platform, struct
 	assert_string_equal(platform, "linux/amd64");
 	info->env = env;
 	info->nenv = 2;
+	info->workdir = "/srv";
 	if (strcmp(ref, "docker.io/library/onbuild:latest") == 0) {
 		info->onbuild = onbuild;
 		info->nonbuild = 2;
@@ -506,9 +507,25 @@ static void test_image_bases(void **state)
 	assert_true(st->instrs[0].onbuild && st->instrs[1].onbuild);
 	assert_int_equal(st->instrs[0].from_stage, 0);
 	assert_string_equal(st->instrs[1].value, "/home/app");
+	assert_string_equal(st->instrs[1].workdir, "/home/app");
 	assert_string_equal(st->instrs[2].value, "/img/bin");
 	assert_int_equal(st->level, 1);
 	assert_int_equal(p->norder, 2);
+	sb_plan_free(p);
+	p = sb_plan_build(d, &(struct sb_plan_opts){ .build_platform = "linux/amd64", .resolve_image = fake_resolve,
+						     .resolve_image_ctx = &calls, .target = "assets" }, &err);
+	assert_non_null(p);
+	sb_plan_free(p);
+	{
+		static const char df2[] = "FROM alpine AS assets\nFROM assets\nWORKDIR ../x\n";
+		struct sb_dockerfile *d2 = parse(df2);
+		p = sb_plan_build(d2, &o, &err);
+		assert_non_null(p);
+		/* the image's WorkingDir carries into the child stage */
+		assert_string_equal(p->stages[1].instrs[0].workdir, "/x");
+		assert_string_equal(p->stages[0].workdir, "/srv");
+		sb_dockerfile_free(d2);
+	}
 	sb_plan_free(p);
 	sb_dockerfile_free(d);
 
