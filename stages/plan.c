@@ -25,6 +25,7 @@
 #include "runtime/core/utf8.h"
 #include "stages/stages.h"
 
+#define SB_PLAN_MAX_PORTS (1 << 20)
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct env {
@@ -47,6 +48,7 @@ struct ctx {
 	bool *onbuild_done;
 	bool *dispatched;
 	struct env *image_env;    /* per stage: its image base's Config.Env */
+	size_t nports;            /* EXPOSE ports spread so far, bounded */
 	char **image_workdir;     /* per stage: its image base's Config.WorkingDir */
 };
 
@@ -741,6 +743,9 @@ static int expose_ports(struct ctx *c, struct sb_instr *in, struct sb_error **er
 			struct sb_strbuf sb = SB_STRBUF_INIT;
 			if (seen[bit / 8] & (1u << (bit % 8)))
 				continue;
+			/* a bound BuildKit lacks: "EXPOSE 0-65535" is 16 bytes */
+			if (++c->nports > SB_PLAN_MAX_PORTS)
+				return sb_error_setx(err, E2BIG, "more than %d exposed ports", SB_PLAN_MAX_PORTS);
 			seen[bit / 8] |= (uint8_t)(1u << (bit % 8));
 			if (in->nports == cap) {
 				char **nv;
@@ -974,6 +979,9 @@ static void finish_args(struct ctx *c)
 				dup = true;
 		if (dup)
 			continue;
+		/* arguments BuildKit's frontend reads itself */
+		if (strncmp(kv->key, "BUILDKIT_", 9) == 0 || strcmp(kv->key, "SOURCE_DATE_EPOCH") == 0)
+			c->build_arg_used[i] = true;
 		if (is_proxy_arg(kv->key)) {
 			c->build_arg_used[i] = true;
 			if (kv->value) {

@@ -5,18 +5,36 @@
  * compared byte for byte. */
 #include <jansson.h>
 
+#include "runtime/core/utf8.h"
 #include "stages/stages.h"
+
+/* A JSON string; bytes that are not UTF-8 become U+FFFD, as JSON cannot
+ * carry them (jansson refuses them outright). */
+static json_t *jstring(const char *s)
+{
+	struct sb_strbuf sb = SB_STRBUF_INIT;
+	json_t *j = json_string(s);
+	size_t n = strlen(s), w;
+
+	if (j)
+		return j;
+	for (size_t i = 0; i < n; i += w)
+		sb_strbuf_add_rune(&sb, sb_utf8_decode(s + i, n - i, &w));
+	j = json_stringn(sb.buf, sb.len);
+	sb_strbuf_release(&sb);
+	return j ? j : json_string("");
+}
 
 static json_t *jstr_or_null(const char *s)
 {
-	return s ? json_string(s) : json_null();
+	return s ? jstring(s) : json_null();
 }
 
 static json_t *jstrv(char *const *v, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_string(v[i] ? v[i] : ""));
+		json_array_append_new(a, jstring(v[i] ? v[i] : ""));
 	return a;
 }
 
@@ -25,7 +43,7 @@ static json_t *jkvs(const struct sb_kv *kv, size_t n, bool with_delim)
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = json_object();
-		json_object_set_new(o, "key", json_string(kv[i].key));
+		json_object_set_new(o, "key", jstring(kv[i].key));
 		json_object_set_new(o, "value", jstr_or_null(kv[i].value));
 		if (with_delim && kv[i].no_delim)
 			json_object_set_new(o, "legacy", json_true());
@@ -39,8 +57,8 @@ static json_t *jfiles(const struct sb_inline *f, size_t n, bool source)
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = json_object();
-		json_object_set_new(o, source ? "path" : "name", json_string(f[i].name));
-		json_object_set_new(o, "data", json_string(f[i].data));
+		json_object_set_new(o, source ? "path" : "name", jstring(f[i].name));
+		json_object_set_new(o, "data", jstring(f[i].data));
 		if (!source)
 			json_object_set_new(o, "chomp", json_boolean(f[i].chomp));
 		json_object_set_new(o, "expand", json_boolean(f[i].expand));
@@ -54,19 +72,19 @@ static json_t *jmount(const struct sb_mount *m)
 	json_t *o = json_object();
 	json_object_set_new(o, "type", json_string(m->type));
 	if (m->from) {
-		json_object_set_new(o, "from", json_string(m->from));
+		json_object_set_new(o, "from", jstring(m->from));
 		json_object_set_new(o, "from_stage", m->from_stage >= 0 ? json_integer(m->from_stage) : json_null());
 	}
 	if (m->source)
-		json_object_set_new(o, "source", json_string(m->source));
+		json_object_set_new(o, "source", jstring(m->source));
 	if (m->target)
-		json_object_set_new(o, "target", json_string(m->target));
+		json_object_set_new(o, "target", jstring(m->target));
 	if (m->id)
-		json_object_set_new(o, "id", json_string(m->id));
+		json_object_set_new(o, "id", jstring(m->id));
 	if (m->sharing)
 		json_object_set_new(o, "sharing", json_string(m->sharing));
 	if (m->env)
-		json_object_set_new(o, "env", json_string(m->env));
+		json_object_set_new(o, "env", jstring(m->env));
 	json_object_set_new(o, "readonly", json_boolean(m->readonly));
 	if (m->required)
 		json_object_set_new(o, "required", json_true());
@@ -128,15 +146,15 @@ static json_t *jinstr(const struct sb_instr *in)
 		json_object_set_new(o, "sources", jstrv(in->args, in->nargs));
 		if (in->nfiles)
 			json_object_set_new(o, "heredocs", jfiles(in->files, in->nfiles, true));
-		json_object_set_new(o, "dest", json_string(in->dest));
+		json_object_set_new(o, "dest", jstring(in->dest));
 		if (in->kind == SB_INSTR_COPY && *in->from) {
-			json_object_set_new(o, "from", json_string(in->from));
+			json_object_set_new(o, "from", jstring(in->from));
 			json_object_set_new(o, "from_stage", in->from_stage >= 0 ? json_integer(in->from_stage) : json_null());
 		}
 		if (*in->chown)
-			json_object_set_new(o, "chown", json_string(in->chown));
+			json_object_set_new(o, "chown", jstring(in->chown));
 		if (*in->chmod)
-			json_object_set_new(o, "chmod", json_string(in->chmod));
+			json_object_set_new(o, "chmod", jstring(in->chmod));
 		if (in->link)
 			json_object_set_new(o, "link", json_true());
 		if (in->parents)
@@ -145,7 +163,7 @@ static json_t *jinstr(const struct sb_instr *in)
 			json_object_set_new(o, "exclude", jstrv(in->excludes, in->nexcludes));
 		if (in->kind == SB_INSTR_ADD) {
 			if (*in->checksum)
-				json_object_set_new(o, "checksum", json_string(in->checksum));
+				json_object_set_new(o, "checksum", jstring(in->checksum));
 			if (in->keep_git_dir)
 				json_object_set_new(o, "keep_git_dir", json_true());
 			if (in->unpack >= 0)
@@ -160,14 +178,14 @@ static json_t *jinstr(const struct sb_instr *in)
 		json_object_set_new(o, "args", jkvs(in->kvs, in->nkvs, false));
 		break;
 	case SB_INSTR_WORKDIR:
-		json_object_set_new(o, "value", json_string(in->value));
+		json_object_set_new(o, "value", jstring(in->value));
 		json_object_set_new(o, "workdir", jstr_or_null(in->workdir));
 		break;
 	case SB_INSTR_USER:
 	case SB_INSTR_STOPSIGNAL:
 	case SB_INSTR_MAINTAINER:
 	case SB_INSTR_ONBUILD:
-		json_object_set_new(o, "value", json_string(in->value));
+		json_object_set_new(o, "value", jstring(in->value));
 		break;
 	case SB_INSTR_HEALTHCHECK:
 		json_object_set_new(o, "test", jstrv(in->test, in->ntest));
@@ -199,7 +217,7 @@ static json_t *jstage(const struct sb_stage *st)
 	switch (st->base_kind) {
 	case SB_BASE_IMAGE:
 		json_object_set_new(base, "type", json_string("image"));
-		json_object_set_new(base, "ref", json_string(st->base_ref));
+		json_object_set_new(base, "ref", jstring(st->base_ref));
 		break;
 	case SB_BASE_STAGE:
 		json_object_set_new(base, "type", json_string("stage"));
@@ -209,7 +227,7 @@ static json_t *jstage(const struct sb_stage *st)
 		json_object_set_new(base, "type", json_string("scratch"));
 		break;
 	}
-	json_object_set_new(base, "name", json_string(st->base_name));
+	json_object_set_new(base, "name", jstring(st->base_name));
 	json_object_set_new(o, "base", base);
 	json_object_set_new(o, "platform", jstr_or_null(st->platform));
 	for (size_t i = 0; i < st->ndeps; i++)
