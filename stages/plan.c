@@ -49,7 +49,10 @@ struct ctx {
 	bool *dispatched;
 	struct env *image_env;    /* per stage: its image base's Config.Env */
 	size_t nports;            /* EXPOSE ports spread so far, bounded */
+	size_t *instr_cap;        /* per stage: room in its instrs array */
 	char **image_workdir;     /* per stage: its image base's Config.WorkingDir */
+	int *names;               /* open-addressed index of stage names: index + 1, 0 empty */
+	size_t names_mask;
 };
 
 /* Go's path.Clean. */
@@ -234,20 +237,58 @@ static void default_args(struct ctx *c, const char *target_name)
 	}
 }
 
-static int stage_by_name(const struct sb_plan *p, const char *name, size_t before)
+/* Stage names are looked up through a hash index: a Dockerfile may hold
+ * many stages and every FROM and COPY --from asks. */
+static size_t name_hash(const char *s, bool fold)
 {
-	for (size_t i = 0; i < before && i < p->nstages; i++)
-		if (p->stages[i].name && strcmp(p->stages[i].name, name) == 0)
-			return (int)i;
-	return -1;
+	size_t h = 14695981039346656037ULL;
+	for (; *s; s++) {
+		h ^= (unsigned char)(fold ? tolower((unsigned char)*s) : *s);
+		h *= 1099511628211ULL;
+	}
+	return h;
 }
 
-static int stage_by_name_ci(const struct sb_plan *p, const char *name)
+static void names_init(struct ctx *c, size_t n)
 {
-	for (size_t i = 0; i < p->nstages; i++)
-		if (p->stages[i].name && strcasecmp(p->stages[i].name, name) == 0)
-			return (int)i;
-	return -1;
+	size_t size = 16;
+	while (size < 2 * n + 2)
+		size *= 2;
+	c->names = sb_arena_calloc(c->a, size, sizeof(int));
+	c->names_mask = size - 1;
+}
+
+/* Names are stored lower-cased; fold lower-cases the query too. */
+static int names_find(struct ctx *c, const char *name, bool fold)
+{
+	for (size_t i = name_hash(name, fold) & c->names_mask;; i = (i + 1) & c->names_mask) {
+		int v = c->names[i];
+		if (!v)
+			return -1;
+		if ((fold ? strcasecmp : strcmp)(c->plan->stages[v - 1].name, name) == 0)
+			return v - 1;
+	}
+}
+
+static void names_add(struct ctx *c, int idx)
+{
+	size_t i = name_hash(c->plan->stages[idx].name, false) & c->names_mask;
+	while (c->names[i])
+		i = (i + 1) & c->names_mask;
+	c->names[i] = idx + 1;
+}
+
+/* FROM <name>: an earlier stage, the name matched as written. */
+static int stage_by_name(struct ctx *c, const char *name, size_t before)
+{
+	int i = names_find(c, name, false);
+	return i >= 0 && (size_t)i < before ? i : -1;
+}
+
+/* COPY --from, --mount from= and --target: any stage, case-insensitively. */
+static int stage_by_name_ci(struct ctx *c, const char *name)
+{
+	return names_find(c, name, true);
 }
 
 static void add_dep(struct ctx *c, struct sb_stage *st, int dep)
@@ -267,13 +308,20 @@ static void add_dep(struct ctx *c, struct sb_stage *st, int dep)
 	st->ndeps++;
 }
 
+/* Instructions go into an array sized by doubling: a stage may hold
+ * thousands of them. */
 static void append_instr(struct ctx *c, struct sb_stage *st, const struct sb_instr *in)
 {
-	struct sb_instr *n = sb_arena_calloc(c->a, st->ninstrs + 1, sizeof(*n));
-	if (st->ninstrs)
-		memcpy(n, st->instrs, st->ninstrs * sizeof(*n));
-	n[st->ninstrs++] = *in;
-	st->instrs = n;
+	size_t *cap = &c->instr_cap[st->index];
+	if (st->ninstrs == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		struct sb_instr *n = sb_arena_calloc(c->a, ncap, sizeof(*n));
+		if (st->ninstrs)
+			memcpy(n, st->instrs, st->ninstrs * sizeof(*n));
+		st->instrs = n;
+		*cap = ncap;
+	}
+	st->instrs[st->ninstrs++] = *in;
 }
 
 /* toCommand(): COPY --from and RUN --mount from= name a stage or an image. */
@@ -302,7 +350,7 @@ static int link_sources(struct ctx *c, struct sb_stage *st, struct sb_instr *in,
 			}
 			in->from_stage = (int)idx;
 		} else {
-			in->from_stage = stage_by_name_ci(p, in->from);
+			in->from_stage = stage_by_name_ci(c, in->from);
 		}
 		if (in->from_stage >= 0)
 			add_dep(c, st, in->from_stage);
@@ -312,7 +360,7 @@ static int link_sources(struct ctx *c, struct sb_stage *st, struct sb_instr *in,
 			struct sb_mount *m = &in->mounts[i];
 			if (!m->from || !*m->from)
 				continue;
-			m->from_stage = stage_by_name_ci(p, m->from);
+			m->from_stage = stage_by_name_ci(c, m->from);
 			if (m->from_stage >= 0)
 				add_dep(c, st, m->from_stage);
 		}
@@ -330,6 +378,8 @@ static int read_stages(struct ctx *c, struct sb_kv **meta, size_t *nmeta, struct
 	size_t cap = 0;
 
 	p->stages = sb_arena_calloc(c->a, root->nchildren, sizeof(*p->stages));
+	c->instr_cap = sb_arena_calloc(c->a, root->nchildren, sizeof(size_t));
+	names_init(c, root->nchildren);
 	*meta_instrs = sb_arena_calloc(c->a, root->nchildren, sizeof(**meta_instrs));
 	*nmeta = 0;
 	(void)cap;
@@ -353,10 +403,12 @@ static int read_stages(struct ctx *c, struct sb_kv **meta, size_t *nmeta, struct
 			st->base_written = in.dest;
 			st->platform_written = in.from;
 			st->base_stage = -1;
-			if (st->name && stage_by_name(p, st->name, p->nstages) >= 0) {
+			if (st->name && stage_by_name(c, st->name, p->nstages) >= 0) {
 				sb_error_setx(err, EINVAL, "duplicate stage name \"%s\"", st->name);
 				return fail_at(c, in.line, err, "");
 			}
+			if (st->name)
+				names_add(c, (int)p->nstages);
 			p->nstages++;
 			continue;
 		}
@@ -416,7 +468,7 @@ static int resolve_bases(struct ctx *c, struct sb_error **err)
 			}
 			st->platform = pl;
 		}
-		st->base_stage = stage_by_name(p, name, i);
+		st->base_stage = stage_by_name(c, name, i);
 		if (st->base_stage >= 0) {
 			st->base_kind = SB_BASE_STAGE;
 			add_dep(c, st, st->base_stage);
@@ -505,14 +557,25 @@ static int check_cycles(struct ctx *c, struct sb_error **err)
 	return 0;
 }
 
-static void mark_needed(struct sb_plan *p, int s)
+/* Mark the target and every stage it needs; iterative, as a chain of
+ * stages may be as long as the file allows. */
+static void mark_needed(struct sb_plan *p, int target)
 {
-	struct sb_stage *st = &p->stages[s];
-	if (st->needed)
-		return;
-	st->needed = true;
-	for (size_t i = 0; i < st->ndeps; i++)
-		mark_needed(p, st->deps[i]);
+	sb_autofree int *todo = sb_xcalloc(p->nstages + 1, sizeof(int));
+	size_t n = 0;
+
+	p->stages[target].needed = true;
+	todo[n++] = target;
+	while (n) {
+		const struct sb_stage *st = &p->stages[todo[--n]];
+		for (size_t i = 0; i < st->ndeps; i++) {
+			struct sb_stage *d = &p->stages[st->deps[i]];
+			if (!d->needed) {
+				d->needed = true;
+				todo[n++] = d->index;
+			}
+		}
+	}
 }
 
 /* initOnBuildTriggers(): a stage first runs its base's ONBUILD triggers
@@ -1021,7 +1084,7 @@ static int build(struct ctx *c, struct sb_error **err)
 
 	/* --target */
 	if (c->opts->target && *c->opts->target) {
-		int t = stage_by_name_ci(p, c->opts->target);
+		int t = stage_by_name_ci(c, c->opts->target);
 		if (t < 0) {
 			const char **names = sb_arena_calloc(c->a, p->nstages, sizeof(char *));
 			size_t n = 0;
