@@ -370,19 +370,18 @@ static int link_sources(struct ctx *c, struct sb_stage *st, struct sb_instr *in,
 
 /* ---- reading the Dockerfile into stages ---- */
 
-static int read_stages(struct ctx *c, struct sb_kv **meta, size_t *nmeta, struct sb_instr **meta_instrs,
-		       struct sb_error **err)
+/* instructions.Parse(): typed instructions split into stages; the ARGs
+ * before the first FROM are returned as the meta args. */
+static int read_stages(struct ctx *c, struct sb_instr **meta_instrs, size_t *nmeta, struct sb_error **err)
 {
 	struct sb_plan *p = c->plan;
 	const struct sb_node *root = c->df->root;
-	size_t cap = 0;
 
 	p->stages = sb_arena_calloc(c->a, root->nchildren, sizeof(*p->stages));
 	c->instr_cap = sb_arena_calloc(c->a, root->nchildren, sizeof(size_t));
 	names_init(c, root->nchildren);
 	*meta_instrs = sb_arena_calloc(c->a, root->nchildren, sizeof(**meta_instrs));
 	*nmeta = 0;
-	(void)cap;
 	for (size_t i = 0; i < root->nchildren; i++) {
 		const struct sb_node *n = root->children[i];
 		struct sb_instr in;
@@ -418,7 +417,6 @@ static int read_stages(struct ctx *c, struct sb_kv **meta, size_t *nmeta, struct
 		}
 		append_instr(c, &p->stages[p->nstages - 1], &in);
 	}
-	(void)meta;
 	return 0;
 }
 
@@ -1072,12 +1070,11 @@ static int build(struct ctx *c, struct sb_error **err)
 	struct sb_plan *p = c->plan;
 	struct sb_instr *mi;
 	size_t nmi;
-	struct sb_kv *unused_meta = NULL;
 	const char *target_name;
 
 	if (parse_build_args(c, err) < 0)
 		return -1;
-	if (read_stages(c, &unused_meta, &nmi, &mi, err) < 0)
+	if (read_stages(c, &mi, &nmi, err) < 0)
 		return -1;
 	if (p->nstages == 0)
 		return sb_error_setx(err, EINVAL, "%s: dockerfile contains no stages to build", c->df->filename);

@@ -119,8 +119,12 @@ struct sb_instr {
 	int retries;
 };
 
-/* Parse one instruction node into a typed instruction (FROM included).
- * Errors are bare BuildKit messages, no location. */
+/* Parse one instruction node into a typed instruction. FROM, which a plan
+ * turns into a struct sb_stage, keeps its base name in dest, its lower-cased
+ * AS name in value (NULL without one) and --platform in from (NULL when not
+ * given). Fields are as written: expansion happens in sb_plan_build().
+ * Strings live in the arena. Errors are BuildKit's bare messages, without a
+ * location. */
 int sb_instr_parse(struct sb_arena *arena, const struct sb_node *node, struct sb_instr *out,
 		   struct sb_error **err);
 
