@@ -681,6 +681,30 @@ static int expand_field(struct word_ctx *w, char **field, struct sb_error **err)
 	return expand_cb(w, *field, field, err);
 }
 
+/* dispatchRunMounts: a cache without an id is keyed by its target as
+ * written, cleaned; a relative target is under the working directory; "/"
+ * cannot be a mount target. Secrets and ssh keep their own defaults. */
+static int mount_paths(struct ctx *c, struct sb_stage *st, struct sb_mount *m, struct sb_error **err)
+{
+	const char *t = m->target ? m->target : "";
+
+	if (!strcmp(m->type, "secret") || !strcmp(m->type, "ssh"))
+		return 0;
+	if (!strcmp(m->type, "cache") && (!m->id || !*m->id))
+		m->id = path_clean(c->a, t);
+	if (t[0] != '/') {
+		struct sb_strbuf sb = SB_STRBUF_INIT;
+		sb_strbuf_addf(&sb, "/%s/%s", st->workdir ? st->workdir : "", t);
+		m->target = path_clean(c->a, sb.buf);
+		sb_strbuf_release(&sb);
+	} else {
+		m->target = path_clean(c->a, t);
+	}
+	if (!strcmp(m->target, "/"))
+		return sb_error_setx(err, EINVAL, "invalid mount target \"/\"");
+	return 0;
+}
+
 static bool valid_signal(const char *s)
 {
 	static const char *const names[] = {
@@ -939,6 +963,10 @@ static int dispatch_instr(struct ctx *c, struct sb_stage *st, struct sb_instr *i
 			if (sb_mount_parse(c->a, in->mount_specs[i], &ex, &in->mounts[i], err) < 0)
 				return -1;
 			in->mounts[i].from_stage = fs;
+			if (mount_paths(c, st, &in->mounts[i], err) < 0)
+				return -1;
+			/* BuildKit would mount the not yet built stage's empty
+			 * state here; refusing it, worded as for COPY, is kinder */
 			if (fs >= 0 && !c->dispatched[fs])
 				return sb_error_setx(err, EINVAL, "cannot mount from stage \"%s\" to \"%s\", stage needs "
 						     "to be defined before current command", in->mounts[i].from,

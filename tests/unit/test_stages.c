@@ -463,8 +463,20 @@ static void test_scope_stage(void **state)
 		const struct sb_mount *m = &stage(p.plan, 0)->instrs[1].mounts[0];
 		assert_string_equal(m->target, "/cache");
 		assert_int_equal(m->mode, 0755);
+		assert_string_equal(m->id, "/cache");
 		planned_free(&p);
 	}
+	{
+		/* dispatchRunMounts: relative targets are under WORKDIR */
+		struct planned p = plan_of("FROM a\nWORKDIR /w\nRUN --mount=type=cache,target=go/ --mount=target=. true\n",
+					   NULL, NULL, 0);
+		const struct sb_instr *in = &stage(p.plan, 0)->instrs[1];
+		assert_string_equal(in->mounts[0].target, "/w/go");
+		assert_string_equal(in->mounts[0].id, "go");
+		assert_string_equal(in->mounts[1].target, "/w");
+		planned_free(&p);
+	}
+	expect_plan_error("FROM a\nRUN --mount=type=bind,target=/ true\n", NULL, "Dockerfile:2: invalid mount target \"/\"");
 }
 
 /* An image resolver as an executor would give one. */
