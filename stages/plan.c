@@ -688,8 +688,36 @@ static int mount_paths(struct ctx *c, struct sb_stage *st, struct sb_mount *m, s
 {
 	const char *t = m->target ? m->target : "";
 
-	if (!strcmp(m->type, "secret") || !strcmp(m->type, "ssh"))
+	if (!strcmp(m->type, "secret")) {
+		/* dispatchSecret: the id is source, else id, else the
+		 * target's base name; the target defaults under /run/secrets,
+		 * unless the secret only goes to an env variable */
+		const char *id = m->source && *m->source ? m->source : m->id;
+		if (!id || !*id) {
+			if (!*t && !m->env)
+				return sb_error_setx(err, EINVAL, "one of source, target required");
+			if (*t) {
+				const char *b = path_clean(c->a, t), *slash = strrchr(b, '/');
+				id = slash && slash[1] ? slash + 1 : b;
+			}
+		}
+		m->id = id ? (char *)id : m->id;
+		if (!*t && !m->env && m->id) {
+			const char *slash = strrchr(m->id, '/');
+			struct sb_strbuf sb = SB_STRBUF_INIT;
+			sb_strbuf_addf(&sb, "/run/secrets/%s", slash && slash[1] ? slash + 1 : m->id);
+			m->target = sb_arena_strndup(c->a, sb.buf, sb.len);
+			sb_strbuf_release(&sb);
+		}
 		return 0;
+	}
+	if (!strcmp(m->type, "ssh")) {
+		if (m->source && *m->source)
+			return sb_error_setx(err, EINVAL, "ssh does not support source");
+		if (!m->id || !*m->id)
+			m->id = "default";
+		return 0;
+	}
 	if (!strcmp(m->type, "cache") && (!m->id || !*m->id))
 		m->id = path_clean(c->a, t);
 	if (t[0] != '/') {

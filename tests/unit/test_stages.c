@@ -477,6 +477,18 @@ static void test_scope_stage(void **state)
 		planned_free(&p);
 	}
 	expect_plan_error("FROM a\nRUN --mount=type=bind,target=/ true\n", NULL, "Dockerfile:2: invalid mount target \"/\"");
+	expect_plan_error("FROM a\nRUN --mount=type=ssh,src=x true\n", NULL, "Dockerfile:2: ssh does not support source");
+	{
+		/* dispatchSecret and dispatchSSH defaults */
+		struct planned p = plan_of("FROM a\nRUN --mount=type=secret,id=tok --mount=type=secret,target=/x/npmrc "
+					   "--mount=type=secret,id=k,env=KEY --mount=type=ssh true\n", NULL, NULL, 0);
+		const struct sb_instr *in = &stage(p.plan, 0)->instrs[0];
+		assert_string_equal(in->mounts[0].target, "/run/secrets/tok");
+		assert_string_equal(in->mounts[1].id, "npmrc");
+		assert_null(in->mounts[2].target);
+		assert_string_equal(in->mounts[3].id, "default");
+		planned_free(&p);
+	}
 }
 
 /* An image resolver as an executor would give one. */
