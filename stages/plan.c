@@ -587,10 +587,16 @@ static int onbuild_triggers(struct ctx *c, struct sb_stage *st, const char *cons
 	size_t nt = 0, ndeps = st->ndeps;
 
 	for (size_t i = 0; i < n; i++) {
-		struct sb_dockerfile *tdf = sb_dockerfile_parse(c->df->filename, triggers[i], strlen(triggers[i]), err);
+		struct sb_dockerfile *tdf = sb_dockerfile_parse("", triggers[i], strlen(triggers[i]), err);
 		struct sb_instr in;
-		if (!tdf)
-			return -1;
+		if (!tdf) {
+			/* the parser said ":LINE: message"; locate it at FROM */
+			const char *m = strstr((*err)->msg, ": ");
+			char *msg = sb_xstrdup(m ? m + 2 : (*err)->msg);
+			free((*err)->msg);
+			(*err)->msg = msg;
+			return fail_at(c, st->line, err, "");
+		}
 		if (tdf->root->nchildren != 1) {
 			sb_dockerfile_free(tdf);
 			sb_error_setx(err, EINVAL, "onbuild trigger should be a single expression");
@@ -1153,7 +1159,9 @@ static int build(struct ctx *c, struct sb_error **err)
 	} else {
 		p->target = (int)p->nstages - 1;
 	}
-	target_name = p->stages[p->target].name ? p->stages[p->target].name : "";
+	/* TARGETSTAGE is --target as given, else the last stage's name */
+	target_name = c->opts->target && *c->opts->target ? c->opts->target
+			: p->stages[p->target].name ? p->stages[p->target].name : "";
 	default_args(c, target_name);
 	if (meta_args(c, mi, nmi, err) < 0)
 		return -1;

@@ -497,6 +497,7 @@ static int fake_resolve(void *ctx, const char *ref, const char *platform, struct
 {
 	static const char *const env[] = { "PATH=/img/bin", "HOME=/home/app" };
 	static const char *const onbuild[] = { "COPY --from=assets / /assets", "WORKDIR $HOME" };
+	static const char *const bad[] = { "RUN <<EOF" };
 	int *calls = ctx;
 	(*calls)++;
 	if (strcmp(ref, "docker.io/library/missing:latest") == 0)
@@ -505,6 +506,10 @@ static int fake_resolve(void *ctx, const char *ref, const char *platform, struct
 	info->env = env;
 	info->nenv = 2;
 	info->workdir = "/srv";
+	if (strcmp(ref, "docker.io/library/badonbuild:latest") == 0) {
+		info->onbuild = bad;
+		info->nonbuild = 1;
+	}
 	if (strcmp(ref, "docker.io/library/onbuild:latest") == 0) {
 		info->onbuild = onbuild;
 		info->nonbuild = 2;
@@ -551,6 +556,13 @@ static void test_image_bases(void **state)
 		sb_dockerfile_free(d2);
 	}
 	sb_plan_free(p);
+	sb_dockerfile_free(d);
+
+	d = parse("ARG X\nFROM a\nFROM badonbuild\n");
+	assert_null(sb_plan_build(d, &o, &err));
+	assert_string_equal(err->msg, "Dockerfile:3: unterminated heredoc");
+	sb_error_free(err);
+	err = NULL;
 	sb_dockerfile_free(d);
 
 	d = parse("FROM missing\n");
