@@ -36,9 +36,13 @@ static int print_plan(const struct sb_dockerfile *df, const struct sb_plan_opts 
 
 	if (!plan)
 		return sb_cli_fail(err);
-	for (size_t i = 0; i < plan->nbuild_args_unused; i++)
-		fprintf(stderr, "%s: warning: build-arg %s was not consumed\n", plan->filename,
-			plan->build_args_unused[i]);
+	/* docker build's wording */
+	if (plan->nbuild_args_unused) {
+		fputs("[Warning] One or more build-args [", stderr);
+		for (size_t i = 0; i < plan->nbuild_args_unused; i++)
+			fprintf(stderr, "%s%s", i ? " " : "", plan->build_args_unused[i]);
+		fputs("] were not consumed\n", stderr);
+	}
 	if (sb_plan_to_json(plan, &out, &err) < 0) {
 		sb_plan_free(plan);
 		return sb_cli_fail(err);
