@@ -210,40 +210,66 @@ static int parse_kvps(struct req *r, struct sb_instr *in, struct sb_error **err)
 	return 0;
 }
 
+static const struct sb_flag *flag_named(const struct sb_flag *fl, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(fl[i].name, name) == 0)
+			return &fl[i];
+	return NULL;
+}
+
+static bool flag_true(const struct sb_flag *fl, size_t n, const char *name)
+{
+	const struct sb_flag *f = flag_named(fl, n, name);
+	return f && strcmp(f->value, "true") == 0;
+}
+
+static char *flag_string(const struct sb_flag *fl, size_t n, const char *name)
+{
+	const struct sb_flag *f = flag_named(fl, n, name);
+	return (char *)(f ? f->value : "");
+}
+
 static int parse_copy_add(struct req *r, struct sb_instr *in, bool add, struct sb_error **err)
 {
-	enum { F_CHOWN, F_CHMOD, F_LINK, F_EXCLUDE, F_FROM, F_PARENTS, F_KEEPGIT, F_CHECKSUM, F_UNPACK };
-	struct sb_flag fl[] = {
-		[F_CHOWN] = { .name = "chown", .type = SB_FLAG_STRING },
-		[F_CHMOD] = { .name = "chmod", .type = SB_FLAG_STRING },
-		[F_LINK] = { .name = "link", .type = SB_FLAG_BOOL },
-		[F_EXCLUDE] = { .name = "exclude", .type = SB_FLAG_STRINGS },
-		[F_FROM] = { .name = add ? "\x01" : "from", .type = SB_FLAG_STRING },
-		[F_PARENTS] = { .name = add ? "\x01" : "parents", .type = SB_FLAG_BOOL },
-		[F_KEEPGIT] = { .name = add ? "keep-git-dir" : "\x01", .type = SB_FLAG_BOOL },
-		[F_CHECKSUM] = { .name = add ? "checksum" : "\x01", .type = SB_FLAG_STRING },
-		[F_UNPACK] = { .name = add ? "unpack" : "\x01", .type = SB_FLAG_BOOL },
+	/* the flags parse.go gives each: ADD fetches (checksum, git, unpack),
+	 * COPY reads other stages (from) and keeps parents */
+	struct sb_flag copy_fl[] = {
+		{ .name = "chown", .type = SB_FLAG_STRING }, { .name = "chmod", .type = SB_FLAG_STRING },
+		{ .name = "link", .type = SB_FLAG_BOOL }, { .name = "exclude", .type = SB_FLAG_STRINGS },
+		{ .name = "from", .type = SB_FLAG_STRING }, { .name = "parents", .type = SB_FLAG_BOOL },
 	};
+	struct sb_flag add_fl[] = {
+		{ .name = "chown", .type = SB_FLAG_STRING }, { .name = "chmod", .type = SB_FLAG_STRING },
+		{ .name = "link", .type = SB_FLAG_BOOL }, { .name = "exclude", .type = SB_FLAG_STRINGS },
+		{ .name = "keep-git-dir", .type = SB_FLAG_BOOL }, { .name = "checksum", .type = SB_FLAG_STRING },
+		{ .name = "unpack", .type = SB_FLAG_BOOL },
+	};
+	struct sb_flag *fl = add ? add_fl : copy_fl;
+	size_t n = add ? SB_ARRAY_SIZE(add_fl) : SB_ARRAY_SIZE(copy_fl);
+	const struct sb_flag *ex, *unpack;
 
 	if (r->nargs < 2)
 		return sb_error_setx(err, EINVAL,
 				     "%s requires at least two arguments, but only one was provided. "
 				     "Destination could not be determined", r->cmd);
-	if (parse_flags(r, fl, SB_ARRAY_SIZE(fl), err) < 0)
+	if (parse_flags(r, fl, n, err) < 0)
 		return -1;
 	if (sources_and_dest(r, in, err) < 0)
 		return -1;
-	in->chown = (char *)fl[F_CHOWN].value;
-	in->chmod = (char *)fl[F_CHMOD].value;
-	in->link = strcmp(fl[F_LINK].value, "true") == 0;
-	in->excludes = (char **)fl[F_EXCLUDE].values;
-	in->nexcludes = fl[F_EXCLUDE].nvalues;
-	in->from = (char *)fl[F_FROM].value;
+	in->chown = flag_string(fl, n, "chown");
+	in->chmod = flag_string(fl, n, "chmod");
+	in->link = flag_true(fl, n, "link");
+	ex = flag_named(fl, n, "exclude");
+	in->excludes = (char **)ex->values;
+	in->nexcludes = ex->nvalues;
+	in->from = flag_string(fl, n, "from");
 	in->from_stage = -1;
-	in->parents = strcmp(fl[F_PARENTS].value, "true") == 0;
-	in->keep_git_dir = strcmp(fl[F_KEEPGIT].value, "true") == 0;
-	in->checksum = (char *)fl[F_CHECKSUM].value;
-	in->unpack = fl[F_UNPACK].used ? strcmp(fl[F_UNPACK].value, "true") == 0 : -1;
+	in->parents = flag_true(fl, n, "parents");
+	in->keep_git_dir = flag_true(fl, n, "keep-git-dir");
+	in->checksum = flag_string(fl, n, "checksum");
+	unpack = flag_named(fl, n, "unpack");
+	in->unpack = unpack && unpack->used ? strcmp(unpack->value, "true") == 0 : -1;
 	return 0;
 }
 
