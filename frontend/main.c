@@ -8,16 +8,14 @@
 
 const struct sb_cli_cmd sb_cli_commands[] = {
 	{ "parse", sb_cmd_parse, "Parse a Dockerfile and print its AST",
-	  "Usage: slimbuild parse [--dump | --json | --stages [--target T] [--build-arg K=V]...\n"
-	  "                       [--platform P]] [-f] FILE\n"
+	  "Usage: slimbuild parse [--dump | --json] [-f] FILE\n"
 	  "\n"
 	  "Parse FILE (\"-\" for stdin) exactly as BuildKit does.\n"
 	  "\n"
 	  "  --dump      print BuildKit's AST dump, byte for byte (default)\n"
 	  "  --json      print the AST as JSON: instructions with flags, arguments,\n"
 	  "              exec-form bit, heredocs, lines; directives; warnings\n"
-	  "  --stages    print the typed stage plan as JSON: the stages --target needs, in\n"
-	  "              order, with levels, bases and expanded instructions\n"
+	  "  --stages    the typed stage plan as JSON [--target T] [--build-arg K=V]... [--platform P]\n"
 	  "  -f, --file  the Dockerfile (may also be given as the argument)\n"
 	  "  -h, --help  show this help\n"
 	  "\n"
