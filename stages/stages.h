@@ -226,7 +226,17 @@ struct sb_plan *sb_plan_build(const struct sb_dockerfile *df, const struct sb_pl
 			      struct sb_error **err);
 void sb_plan_free(struct sb_plan *plan);
 
-/* The plan as JSON (the needed stages in order, with their instructions). */
+/* Append the plan as JSON, keys in a fixed order:
+ *   { "target": index, "levels": n, "global_args": [{key, value}],
+ *     "build_args_used": [...], "build_args_unused": [...],
+ *     "proxy_env": ["KEY=VALUE"],
+ *     "stages": [ the needed stages in order: { "index", "name", "line",
+ *       "level", "base": {"type": image|stage|scratch, "ref"|"stage",
+ *       "name"}, "platform", "deps": [indices], "args": [{key, value}],
+ *       "instructions": [ { "instruction": "RUN", "line", ... the fields
+ *       of struct sb_instr that apply, expanded } ] } ] }
+ * Stages of one level need nothing from each other and may be built in
+ * parallel once the lower levels are done. */
 int sb_plan_to_json(const struct sb_plan *plan, struct sb_strbuf *out, struct sb_error **err);
 
 #endif
