@@ -149,8 +149,8 @@ static int fail_at(struct ctx *c, int line, struct sb_error **err, const char *p
 	return -1;
 }
 
-/* ProcessWordWithMatches: *out is an arena string; matched names are
- * reported through used() when given. */
+/* ProcessWordWithMatches: *out is an arena string. With mark_used, the
+ * --build-args among the variables it read count as consumed. */
 static int expand_env(struct ctx *c, const struct sb_shlex *lex, struct env *e, const char *word,
 		      char **out, bool mark_used, struct sb_error **err)
 {
