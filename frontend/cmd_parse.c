@@ -1,9 +1,57 @@
 /* slimbuild parse: print a Dockerfile's AST as BuildKit dumps it, or as
- * JSON. */
+ * JSON, or the typed stage plan (--stages). */
 #include <getopt.h>
 
 #include "frontend/cli.h"
 #include "parser/parser.h"
+#include "parser/shell.h"
+#include "stages/stages.h"
+
+/* --build-arg KEY without a value takes KEY from the environment, as
+ * docker build does, and is dropped when it is unset there. */
+static char *build_arg_value(const char *arg)
+{
+	const char *v;
+	if (strchr(arg, '='))
+		return sb_xstrdup(arg);
+	v = getenv(arg);
+	return v ? sb_xasprintf("%s=%s", arg, v) : NULL;
+}
+
+struct build_args {
+	char **v;
+	size_t n;
+};
+
+static void build_args_release(struct build_args *b)
+{
+	sb_strv_free(b->v, b->n);
+}
+
+static int print_plan(const struct sb_dockerfile *df, const struct sb_plan_opts *opts)
+{
+	struct sb_error *err = NULL;
+	struct sb_strbuf out = SB_STRBUF_INIT;
+	struct sb_plan *plan = sb_plan_build(df, opts, &err);
+
+	if (!plan)
+		return sb_cli_fail(err);
+	/* docker build's wording */
+	if (plan->nbuild_args_unused) {
+		fputs("[Warning] One or more build-args [", stderr);
+		for (size_t i = 0; i < plan->nbuild_args_unused; i++)
+			fprintf(stderr, "%s%s", i ? " " : "", plan->build_args_unused[i]);
+		fputs("] were not consumed\n", stderr);
+	}
+	if (sb_plan_to_json(plan, &out, &err) < 0) {
+		sb_plan_free(plan);
+		return sb_cli_fail(err);
+	}
+	fwrite(out.buf, 1, out.len, stdout);
+	sb_strbuf_release(&out);
+	sb_plan_free(plan);
+	return SB_EXIT_OK;
+}
 
 int sb_cmd_parse(int argc, char **argv)
 {
@@ -11,11 +59,20 @@ int sb_cmd_parse(int argc, char **argv)
 		{ "dump", no_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "file", required_argument, NULL, 'f' },
+		{ "stages", no_argument, NULL, 's' },
+		{ "target", required_argument, NULL, 't' },
+		{ "build-arg", required_argument, NULL, 'b' },
+		{ "platform", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *file = NULL;
-	bool json = false;
+	bool json = false, stages = false;
+	struct sb_plan_opts popts = { 0 };
+	struct build_args bargs __attribute__((cleanup(build_args_release))) = {
+		sb_xcalloc((size_t)argc + 1, sizeof(char *)), 0
+	};
+	int rc;
 	struct sb_error *err = NULL;
 	struct sb_dockerfile *df;
 	struct sb_strbuf out = SB_STRBUF_INIT;
@@ -27,6 +84,15 @@ int sb_cmd_parse(int argc, char **argv)
 		case 'd': json = false; break;
 		case 'j': json = true; break;
 		case 'f': file = optarg; break;
+		case 's': stages = true; break;
+		case 't': popts.target = optarg; break;
+		case 'p': popts.build_platform = optarg; break;
+		case 'b': {
+			char *v = build_arg_value(optarg);
+			if (v)
+				bargs.v[bargs.n++] = v;
+			break;
+		}
 		case 'h': return sb_cli_help("parse");
 		default:
 			return sb_cli_usage_error("parse", "unknown option '%s'", argv[optind - 1]);
@@ -42,11 +108,21 @@ int sb_cmd_parse(int argc, char **argv)
 	if (!file)
 		return sb_cli_usage_error("parse", "no Dockerfile given");
 
+	if (!stages && (popts.target || bargs.n || popts.build_platform))
+		return sb_cli_usage_error("parse", "--target, --build-arg and --platform need --stages");
+	popts.build_args = (const char *const *)bargs.v;
+	popts.nbuild_args = bargs.n;
+
 	df = sb_dockerfile_parse_file(file, &err);
 	if (!df)
 		return sb_cli_fail(err);
 	for (size_t i = 0; i < df->nwarnings; i++)
 		fprintf(stderr, "%s:%d: warning: %s\n", df->filename, df->warnings[i].line, df->warnings[i].msg);
+	if (stages) {
+		rc = print_plan(df, &popts);
+		sb_dockerfile_free(df);
+		return rc;
+	}
 	if (json ? sb_dockerfile_to_json(df, &out, &err) : sb_dockerfile_dump(df, &out)) {
 		sb_dockerfile_free(df);
 		sb_strbuf_release(&out);

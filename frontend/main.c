@@ -15,6 +15,7 @@ const struct sb_cli_cmd sb_cli_commands[] = {
 	  "  --dump      print BuildKit's AST dump, byte for byte (default)\n"
 	  "  --json      print the AST as JSON: instructions with flags, arguments,\n"
 	  "              exec-form bit, heredocs, lines; directives; warnings\n"
+	  "  --stages    the typed stage plan as JSON [--target T] [--build-arg K=V]... [--platform P]\n"
 	  "  -f, --file  the Dockerfile (may also be given as the argument)\n"
 	  "  -h, --help  show this help\n"
 	  "\n"
