@@ -71,8 +71,10 @@ consistent() {
     [ -e "$f" ] || continue
     [ "$(sha256sum <"$f" | cut -d' ' -f1)" = "$(basename "$f")" ] || { echo "corrupt blob $f"; bad=1; }
   done
-  python3 -c "import json,sys; json.load(open('$SLIMBUILD_ROOT/index.json'))" || bad=1
+  # a kill before the store was fully made leaves a partial layout that
+  # the next open completes: open it first, as the next run would
   "$SB" images --format json >/dev/null || bad=1
+  python3 -c "import json,sys; json.load(open('$SLIMBUILD_ROOT/index.json'))" || bad=1
   for n in $("$SB" images --format json | python3 -c 'import json,sys; [print(i["name"]) for i in json.load(sys.stdin) if i["name"]]'); do
     "$SB" inspect "$n" >/dev/null || { echo "tag $n is broken"; bad=1; }
   done
