@@ -71,10 +71,10 @@ const char *sb_compression_name(enum sb_compression c);
 
 /* --- pipeline.c --- */
 
-/* Tar bytes in; hashed (diff_id), compressed and written to a sink by a
- * worker thread, so that reading files and compressing overlap as in
+/* Tar bytes in; hashed (diff_id), then compressed and written to a sink by
+ * a worker thread, so that reading files and compressing overlap as in
  * `tar -c | gzip`. Write from one thread only. */
-#define SB_PIPE_SLOTS 4
+#define SB_PIPE_SLOTS 8
 struct sb_pipeline {
 	struct sb_sha256 tar_hash;
 	uint64_t tar_bytes;

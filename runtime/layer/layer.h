@@ -1,8 +1,8 @@
 /* Image layers: tar packing and unpacking with libarchive, whiteouts,
  * gzip and zstd. A layer never writes outside the rootfs it is unpacked
- * into: entries with ".." components, absolute paths that escape, writes
- * through symlinks leaving the rootfs and hard links to outside are
- * refused with an error naming the entry. */
+ * into: names whose ".." climb above the root (absolute ones included),
+ * writes through symlinks leading out of the rootfs and hard links to
+ * outside are refused with an error naming the entry. */
 #ifndef SB_LAYER_H
 #define SB_LAYER_H
 
@@ -55,16 +55,25 @@ struct sb_layer_sink {
  * strcmp-like result. */
 int sb_layer_path_cmp(const char *a, const char *b);
 
-/* Pack the tree at dir into a layer blob in the store. Entries are sorted
- * by sb_layer_path_cmp(); the root itself is not an entry; hard links are kept as links; xattrs (security.capability
- * included) are kept; owners are numeric; device nodes and fifos are kept,
- * sockets skipped. Reproducible: the same tree and options give the same
- * digest. */
+/* Pack the tree at dir into a layer blob in the store. Entries come in
+ * sb_layer_path_cmp() order, named relative to dir ("etc/passwd",
+ * directories with a trailing "/"); the root itself is not an entry. Hard
+ * links are kept as links (by st_dev/st_ino, to the first path); every
+ * xattr is kept (security.capability, security.selinux, ACLs, trusted.*);
+ * owners are numeric, without names; mtimes are whole seconds, clamped to
+ * source_date_epoch when set, and there is no atime or ctime; device nodes
+ * and fifos are kept, sockets skipped (counted in out->skipped). PAX
+ * format: ustar headers, extended records only where ustar cannot hold a
+ * value (long names, large ids or sizes, xattrs as SCHILY.xattr.*), as Go's
+ * archive/tar writes for Docker and BuildKit. Reproducible: the same tree
+ * and options give the same digest. Holds the store lock shared while it
+ * writes; a caller that tags the result should hold it across both. */
 int sb_layer_pack_dir(struct sb_store *store, const char *dir, const struct sb_layer_pack_opts *opts,
 		      struct sb_layer_result *out, struct sb_error **err);
 
 /* Store an existing tar stream (docker import, docker load) as a layer,
- * compressed as opts says. */
+ * compressed as opts says. The first header block must be a tar header;
+ * the stream is otherwise stored as given. out->entries is 0. */
 int sb_layer_from_tar(struct sb_store *store, int tar_fd, const struct sb_layer_pack_opts *opts,
 		      struct sb_layer_result *out, struct sb_error **err);
 

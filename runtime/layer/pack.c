@@ -44,19 +44,29 @@ struct pack_ent {
 	char *link; /* symlink target */
 	struct xattr *xattrs;
 	size_t nxattrs;
-	size_t link_to; /* index of the first path of this inode, or SIZE_MAX */
+};
+
+/* The first path each multiply-linked inode was packed under. */
+struct inode_path {
+	dev_t dev;
+	ino_t ino;
+	char *path; /* NULL: empty slot */
 };
 
 struct pack {
 	const char *dir;
 	int rootfd;
 	bool proc; /* /proc/self/fd works: xattrs by descriptor-relative path */
-	struct pack_ent *v;
-	size_t n, alloc;
-	uint64_t skipped;
+	const struct sb_layer_pack_opts *opts;
+	uint64_t entries, skipped;
+	struct inode_path *inodes;
+	size_t ninodes, inodes_used;
+	struct archive *a;
+	struct archive_entry *e;
+	struct sb_strbuf name;
+	unsigned char *buf;
 	struct sb_pipeline pipe;
 	struct sb_error *cb_err; /* a failure inside libarchive's write callback */
-	struct archive *a;
 };
 
 static void ent_release(struct pack_ent *e)
@@ -157,11 +167,11 @@ static char *read_link(int dfd, const char *name, size_t hint)
 	}
 }
 
-/* Read one directory's entries; subdirectories are pushed on todo. */
-static int scan_dir(struct pack *p, const char *rel, char ***todo, size_t *ntodo, size_t *atodo,
-		    struct sb_error **err)
+/* Read one directory's entries (stat, link target, xattrs) into *v. */
+static int read_dir(struct pack *p, const char *rel, struct pack_ent **v, size_t *n, struct sb_error **err)
 {
 	int fd = sb_open_beneath(p->rootfd, rel, O_RDONLY | O_DIRECTORY);
+	size_t alloc = 0;
 	struct dirent *de;
 	DIR *d;
 	int ret = -1;
@@ -189,7 +199,6 @@ static int scan_dir(struct pack *p, const char *rel, char ***todo, size_t *ntodo
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		memset(&ent, 0, sizeof(ent));
-		ent.link_to = SIZE_MAX;
 		if (fstatat(dirfd(d), de->d_name, &ent.st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				continue;
@@ -214,12 +223,8 @@ static int scan_dir(struct pack *p, const char *rel, char ***todo, size_t *ntodo
 			ent_release(&ent);
 			goto out;
 		}
-		if (S_ISDIR(ent.st.st_mode)) {
-			*todo = sb_xgrow(*todo, atodo, *ntodo + 1, sizeof(**todo));
-			(*todo)[(*ntodo)++] = sb_xstrdup(ent.path);
-		}
-		p->v = sb_xgrow(p->v, &p->alloc, p->n + 1, sizeof(*p->v));
-		p->v[p->n++] = ent;
+		*v = sb_xgrow(*v, &alloc, *n + 1, sizeof(**v));
+		(*v)[(*n)++] = ent;
 	}
 	ret = 0;
 out:
@@ -232,7 +237,8 @@ out:
  * Go's filepath.Walk (Docker) and BuildKit write them. Plain byte order
  * would put "perl-base/x" between "perl" and "perl/x"; GNU tar, which
  * sets a directory's mtime once it leaves the directory, then gets the
- * mtime of "perl" wrong. */
+ * mtime of "perl" wrong. A depth-first walk that sorts each directory by
+ * name produces exactly this order. */
 int sb_layer_path_cmp(const char *a, const char *b)
 {
 	const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
@@ -250,62 +256,46 @@ int sb_layer_path_cmp(const char *a, const char *b)
 
 static int ent_cmp(const void *a, const void *b)
 {
-	return sb_layer_path_cmp(((const struct pack_ent *)a)->path, ((const struct pack_ent *)b)->path);
+	/* siblings: their paths differ only in the last component */
+	return strcmp(((const struct pack_ent *)a)->path, ((const struct pack_ent *)b)->path);
 }
 
-static int inode_cmp(const void *a, const void *b, void *ctx)
+static size_t inode_slot(const struct pack *p, dev_t dev, ino_t ino)
 {
-	const struct pack_ent *v = ctx;
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	const struct stat *s = &v[x].st, *t = &v[y].st;
-	if (s->st_dev != t->st_dev)
-		return s->st_dev < t->st_dev ? -1 : 1;
-	if (s->st_ino != t->st_ino)
-		return s->st_ino < t->st_ino ? -1 : 1;
-	return x < y ? -1 : x > y;
+	size_t mask = p->ninodes - 1;
+	size_t i = (size_t)(((uint64_t)ino * 0x9e3779b97f4a7c15ull) ^ (uint64_t)dev) & mask;
+	while (p->inodes[i].path && !(p->inodes[i].dev == dev && p->inodes[i].ino == ino))
+		i = (i + 1) & mask;
+	return i;
 }
 
-static int scan_tree(struct pack *p, struct sb_error **err)
+/* The path this inode was first packed under, or NULL after noting that
+ * it is path. */
+static const char *hardlink_of(struct pack *p, const struct pack_ent *ent)
 {
-	char **todo = NULL;
-	size_t ntodo = 0, atodo = 0;
-	size_t *multi = NULL, nmulti = 0, amulti = 0;
-	int ret = 0;
+	size_t i;
 
-	todo = sb_xgrow(todo, &atodo, 1, sizeof(*todo));
-	todo[ntodo++] = sb_xstrdup("");
-	while (ntodo) {
-		char *rel = todo[--ntodo];
-		if (!ret)
-			ret = scan_dir(p, rel, &todo, &ntodo, &atodo, err);
-		free(rel);
+	if (S_ISDIR(ent->st.st_mode) || ent->st.st_nlink < 2)
+		return NULL;
+	if ((p->inodes_used + 1) * 2 >= p->ninodes) {
+		struct inode_path *old = p->inodes;
+		size_t nold = p->ninodes;
+		if (!sb_mul_ok(nold ? nold : 64, 2, &p->ninodes))
+			abort(); /* as out of memory */
+		p->inodes = sb_xcalloc(p->ninodes, sizeof(*p->inodes));
+		for (size_t k = 0; k < nold; k++)
+			if (old[k].path)
+				p->inodes[inode_slot(p, old[k].dev, old[k].ino)] = old[k];
+		free(old);
 	}
-	free(todo);
-	if (ret < 0)
-		return -1;
-
-	if (p->n > 1)
-		qsort(p->v, p->n, sizeof(*p->v), ent_cmp);
-
-	/* Hard links: the first path of an inode in that order is the file,
-	 * the later ones link to it. */
-	for (size_t i = 0; i < p->n; i++) {
-		if (S_ISDIR(p->v[i].st.st_mode) || p->v[i].st.st_nlink < 2)
-			continue;
-		multi = sb_xgrow(multi, &amulti, nmulti + 1, sizeof(*multi));
-		multi[nmulti++] = i;
-	}
-	if (nmulti > 1)
-		qsort_r(multi, nmulti, sizeof(*multi), inode_cmp, p->v);
-	for (size_t i = 1; i < nmulti; i++) {
-		const struct stat *a = &p->v[multi[i - 1]].st, *b = &p->v[multi[i]].st;
-		if (a->st_dev == b->st_dev && a->st_ino == b->st_ino) {
-			size_t first = p->v[multi[i - 1]].link_to;
-			p->v[multi[i]].link_to = first == SIZE_MAX ? multi[i - 1] : first;
-		}
-	}
-	free(multi);
-	return 0;
+	i = inode_slot(p, ent->st.st_dev, ent->st.st_ino);
+	if (p->inodes[i].path)
+		return p->inodes[i].path;
+	p->inodes[i].dev = ent->st.st_dev;
+	p->inodes[i].ino = ent->st.st_ino;
+	p->inodes[i].path = sb_xstrdup(ent->path);
+	p->inodes_used++;
+	return NULL;
 }
 
 /* --- writing the tar --- */
@@ -351,7 +341,7 @@ static struct archive *tar_writer(struct pack *p, struct sb_error **err)
 	return a;
 }
 
-static int write_data(struct pack *p, const struct pack_ent *ent, unsigned char *buf, struct sb_error **err)
+static int write_data(struct pack *p, const struct pack_ent *ent, struct sb_error **err)
 {
 	sb_autoclose int fd = sb_open_beneath(p->rootfd, ent->path, O_RDONLY);
 	struct stat st;
@@ -365,7 +355,7 @@ static int write_data(struct pack *p, const struct pack_ent *ent, unsigned char 
 		return sb_error_setx(err, EAGAIN, "%s changed while packing", ent->path);
 	while (left > 0) {
 		size_t want = left > (off_t)DATA_CHUNK ? DATA_CHUNK : (size_t)left;
-		ssize_t n = read(fd, buf, want);
+		ssize_t n = read(fd, p->buf, want);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -373,76 +363,78 @@ static int write_data(struct pack *p, const struct pack_ent *ent, unsigned char 
 		}
 		if (n == 0)
 			return sb_error_setx(err, EAGAIN, "%s shrank while packing", ent->path);
-		if (archive_write_data(p->a, buf, (size_t)n) < 0)
+		if (archive_write_data(p->a, p->buf, (size_t)n) < 0)
 			return archive_fail(p, ent->path, err);
 		left -= n;
 	}
 	return 0;
 }
 
-static int write_tree(struct pack *p, const struct sb_layer_pack_opts *opts, struct sb_error **err)
+static int write_entry(struct pack *p, const struct pack_ent *ent, struct sb_error **err)
 {
-	struct archive_entry *e = archive_entry_new();
-	struct sb_strbuf name = SB_STRBUF_INIT;
-	unsigned char *buf = sb_xmalloc(DATA_CHUNK);
-	int ret = -1;
+	const struct stat *st = &ent->st;
+	struct archive_entry *e = p->e;
+	const char *link_to = hardlink_of(p, ent);
+	time_t mtime = st->st_mtim.tv_sec;
+	int r;
 
-	if (!e)
-		abort();
-	for (size_t i = 0; i < p->n; i++) {
-		const struct pack_ent *ent = &p->v[i];
-		const struct stat *st = &ent->st;
-		time_t mtime = st->st_mtim.tv_sec;
-		int r;
+	if (p->opts->source_date_epoch >= 0 && mtime > p->opts->source_date_epoch)
+		mtime = (time_t)p->opts->source_date_epoch;
+	archive_entry_clear(e);
+	sb_strbuf_reset(&p->name);
+	sb_strbuf_adds(&p->name, ent->path);
+	if (S_ISDIR(st->st_mode))
+		sb_strbuf_addc(&p->name, '/');
+	archive_entry_copy_pathname(e, p->name.buf);
+	archive_entry_set_mode(e, st->st_mode);
+	archive_entry_set_uid(e, st->st_uid);
+	archive_entry_set_gid(e, st->st_gid);
+	archive_entry_set_mtime(e, mtime, 0);
+	if (link_to) {
+		archive_entry_copy_hardlink(e, link_to);
+		archive_entry_set_size(e, 0);
+	} else if (S_ISREG(st->st_mode)) {
+		archive_entry_set_size(e, st->st_size);
+	} else if (S_ISLNK(st->st_mode)) {
+		archive_entry_copy_symlink(e, ent->link);
+	} else if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
+		archive_entry_set_rdevmajor(e, major(st->st_rdev));
+		archive_entry_set_rdevminor(e, minor(st->st_rdev));
+	}
+	/* libarchive writes xattrs in the reverse order of adding them;
+	 * added backwards, they come out sorted like Go's. */
+	for (size_t x = ent->nxattrs; x-- > 0;)
+		archive_entry_xattr_add_entry(e, ent->xattrs[x].name, ent->xattrs[x].value, ent->xattrs[x].size);
+	/* ARCHIVE_WARN: a name that is not UTF-8, written as raw bytes with
+	 * hdrcharset=BINARY. */
+	r = archive_write_header(p->a, e);
+	if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+		return archive_fail(p, ent->path, err);
+	p->entries++;
+	if (S_ISREG(st->st_mode) && !link_to && st->st_size > 0)
+		return write_data(p, ent, err);
+	return 0;
+}
 
-		if (opts->source_date_epoch >= 0 && mtime > opts->source_date_epoch)
-			mtime = (time_t)opts->source_date_epoch;
-		archive_entry_clear(e);
-		sb_strbuf_reset(&name);
-		sb_strbuf_adds(&name, ent->path);
-		if (S_ISDIR(st->st_mode))
-			sb_strbuf_addc(&name, '/');
-		archive_entry_copy_pathname(e, name.buf);
-		archive_entry_set_mode(e, st->st_mode);
-		archive_entry_set_uid(e, st->st_uid);
-		archive_entry_set_gid(e, st->st_gid);
-		archive_entry_set_mtime(e, mtime, 0);
-		if (ent->link_to != SIZE_MAX) {
-			archive_entry_copy_hardlink(e, p->v[ent->link_to].path);
-			archive_entry_set_size(e, 0);
-		} else if (S_ISREG(st->st_mode)) {
-			archive_entry_set_size(e, st->st_size);
-		} else if (S_ISLNK(st->st_mode)) {
-			archive_entry_copy_symlink(e, ent->link);
-		} else if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
-			archive_entry_set_rdevmajor(e, major(st->st_rdev));
-			archive_entry_set_rdevminor(e, minor(st->st_rdev));
-		}
-		/* libarchive writes xattrs in the reverse order of adding
-		 * them; added backwards, they come out sorted like Go's. */
-		for (size_t x = ent->nxattrs; x-- > 0;)
-			archive_entry_xattr_add_entry(e, ent->xattrs[x].name, ent->xattrs[x].value,
-						      ent->xattrs[x].size);
-		/* ARCHIVE_WARN: a name that is not UTF-8, written as raw
-		 * bytes with hdrcharset=BINARY. */
-		r = archive_write_header(p->a, e);
-		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-			archive_fail(p, ent->path, err);
-			goto out;
-		}
-		if (S_ISREG(st->st_mode) && ent->link_to == SIZE_MAX && st->st_size > 0 &&
-		    write_data(p, ent, buf, err) < 0)
-			goto out;
+/* Depth first, each directory sorted: entries come out in the order of
+ * sb_layer_path_cmp() while the walk goes on, so compression starts at
+ * once and only the directories on the current path are in memory. */
+static int pack_tree(struct pack *p, const char *rel, struct sb_error **err)
+{
+	struct pack_ent *v = NULL;
+	size_t n = 0;
+	int ret = read_dir(p, rel, &v, &n, err);
+
+	if (ret == 0 && n > 1)
+		qsort(v, n, sizeof(*v), ent_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (ret == 0)
+			ret = write_entry(p, &v[i], err);
+		if (ret == 0 && S_ISDIR(v[i].st.st_mode))
+			ret = pack_tree(p, v[i].path, err);
+		ent_release(&v[i]);
 	}
-	if (archive_write_close(p->a) != ARCHIVE_OK) {
-		archive_fail(p, "finish tar", err);
-		goto out;
-	}
-	ret = 0;
-out:
-	free(buf);
-	sb_strbuf_release(&name);
-	archive_entry_free(e);
+	free(v);
 	return ret;
 }
 
@@ -467,27 +459,35 @@ int sb_layer_pack_dir_sink(const char *dir, const struct sb_layer_pack_opts *opt
 	memset(out, 0, sizeof(*out));
 	memset(&p, 0, sizeof(p));
 	p.dir = dir;
+	p.opts = opts;
 	p.rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (p.rootfd < 0)
 		return sb_error_set(err, errno, "open %s", dir);
 	p.proc = access("/proc/self/fd", X_OK) == 0;
+	sb_strbuf_init(&p.name, 0);
+	p.buf = sb_xmalloc(DATA_CHUNK);
+	p.e = archive_entry_new();
+	if (!p.e)
+		abort();
 	/* See unpack.c: names stay the bytes they are. */
 	loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 	if (loc)
 		old = uselocale(loc);
 
-	if (scan_tree(&p, err) < 0)
-		goto out;
 	if (sb_pipeline_init(&p.pipe, opts, sink, hash_blob, err) < 0)
 		goto out;
 	p.a = tar_writer(&p, err);
 	if (!p.a)
 		goto out;
-	if (write_tree(&p, opts, err) < 0)
+	if (pack_tree(&p, "", err) < 0)
 		goto out;
+	if (archive_write_close(p.a) != ARCHIVE_OK) {
+		archive_fail(&p, "finish tar", err);
+		goto out;
+	}
 	if (sb_pipeline_finish(&p.pipe, out, err) < 0)
 		goto out;
-	out->entries = p.n;
+	out->entries = p.entries;
 	out->skipped = p.skipped;
 	ret = 0;
 out:
@@ -495,11 +495,14 @@ out:
 		sb_error_wrap(err, "pack %s", dir);
 	if (p.a)
 		archive_write_free(p.a);
+	archive_entry_free(p.e);
 	sb_pipeline_release(&p.pipe);
 	sb_error_free(p.cb_err);
-	for (size_t i = 0; i < p.n; i++)
-		ent_release(&p.v[i]);
-	free(p.v);
+	for (size_t i = 0; i < p.ninodes; i++)
+		free(p.inodes[i].path);
+	free(p.inodes);
+	free(p.buf);
+	sb_strbuf_release(&p.name);
 	if (loc) {
 		uselocale(old);
 		freelocale(loc);

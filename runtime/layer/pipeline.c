@@ -1,6 +1,6 @@
 /* The packing pipeline: tar bytes from libarchive (or an imported stream)
- * are copied into one of a few slots and handed to a worker thread that
- * hashes them (the diff_id), compresses them and writes the result to the
+ * are hashed (the diff_id) and copied into one of a few slots, handed to
+ * a worker thread that compresses them and writes the result to the
  * sink. The producer reads files meanwhile: one core compresses, the
  * other does the I/O, as `tar -c | gzip` does with two processes. */
 #include "runtime/layer/internal.h"
@@ -32,7 +32,6 @@ static void *worker(void *arg)
 		len = p->slot_len[i];
 		pthread_mutex_unlock(&p->mu);
 
-		sb_sha256_update(&p->tar_hash, p->slot[i], len);
 		if (sb_compressor_write(&p->comp, p->slot[i], len, &err) < 0) {
 			pthread_mutex_lock(&p->mu);
 			p->worker_err = err;
@@ -103,6 +102,9 @@ int sb_pipeline_write(struct sb_pipeline *p, const void *data, size_t len, struc
 {
 	const unsigned char *d = data;
 
+	/* The diff_id here, not in the worker: compressing is the slower
+	 * half of the pipeline. */
+	sb_sha256_update(&p->tar_hash, data, len);
 	p->tar_bytes += len;
 	while (len) {
 		/* Only the producer touches the slot being filled. */
