@@ -377,48 +377,26 @@ static void index_remove(struct sb_index *idx, size_t i)
 	idx->nmanifests--;
 }
 
-int sb_store_tag(struct sb_store *s, const char *name, const struct sb_descriptor *manifest,
-		 struct sb_error **err)
+/* Drop the entry tagged name; true when there was one. */
+static bool index_drop_name(struct sb_index *idx, const char *name)
 {
-	struct index_lock l;
-	struct sb_index idx;
-	struct sb_descriptor *d;
-	int rc;
-
-	if (!sb_store_has_blob(s, manifest->digest))
-		return sb_error_setx(err, ENOENT, "tag %s: manifest %s is not in the store", name, manifest->digest);
-	if (index_lock(s, &l, err) < 0)
-		return -1;
-	if (index_read(s, &idx, err) < 0) {
-		index_unlock(&l);
-		return -1;
-	}
-	for (size_t i = 0; i < idx.nmanifests; i++) {
-		const char *n = entry_name(&idx.manifests[i]);
+	for (size_t i = 0; i < idx->nmanifests; i++) {
+		const char *n = entry_name(&idx->manifests[i]);
 		if (n && strcmp(n, name) == 0) {
-			index_remove(&idx, i);
-			break;
+			index_remove(idx, i);
+			return true;
 		}
 	}
-	idx.manifests = sb_xrealloc(idx.manifests, (idx.nmanifests + 1) * sizeof(*idx.manifests));
-	d = &idx.manifests[idx.nmanifests++];
-	sb_descriptor_copy(d, manifest);
-	d->has_platform = false;
-	if (!d->annotations)
-		d->annotations = json_object();
-	json_object_set_new(d->annotations, ANN_REF_NAME, json_string(name));
-	json_object_set_new(d->annotations, ANN_CONTAINERD_NAME, json_string(name));
-	rc = index_write(s, &idx, err);
-	sb_index_release(&idx);
-	index_unlock(&l);
-	return rc;
+	return false;
 }
 
-int sb_store_untag(struct sb_store *s, const char *name, struct sb_error **err)
+/* Read-modify-write of index.json under index.lock. With manifest, name is
+ * (re)pointed at it; without, the tag name is removed (ENOENT if absent). */
+static int index_update(struct sb_store *s, const char *name, const struct sb_descriptor *manifest,
+			struct sb_error **err)
 {
 	struct index_lock l;
 	struct sb_index idx;
-	bool found = false;
 	int rc = 0;
 
 	if (index_lock(s, &l, err) < 0)
@@ -427,21 +405,37 @@ int sb_store_untag(struct sb_store *s, const char *name, struct sb_error **err)
 		index_unlock(&l);
 		return -1;
 	}
-	for (size_t i = 0; i < idx.nmanifests; i++) {
-		const char *n = entry_name(&idx.manifests[i]);
-		if (n && strcmp(n, name) == 0) {
-			index_remove(&idx, i);
-			found = true;
-			break;
-		}
-	}
-	if (!found)
+	if (!index_drop_name(&idx, name) && !manifest)
 		rc = sb_error_setx(err, ENOENT, "no such image: %s", name);
-	else
+	if (manifest) {
+		struct sb_descriptor *d;
+		idx.manifests = sb_xrealloc(idx.manifests, (idx.nmanifests + 1) * sizeof(*idx.manifests));
+		d = &idx.manifests[idx.nmanifests++];
+		sb_descriptor_copy(d, manifest);
+		d->has_platform = false;
+		if (!d->annotations)
+			d->annotations = json_object();
+		json_object_set_new(d->annotations, ANN_REF_NAME, json_string(name));
+		json_object_set_new(d->annotations, ANN_CONTAINERD_NAME, json_string(name));
+	}
+	if (rc == 0)
 		rc = index_write(s, &idx, err);
 	sb_index_release(&idx);
 	index_unlock(&l);
 	return rc;
+}
+
+int sb_store_tag(struct sb_store *s, const char *name, const struct sb_descriptor *manifest,
+		 struct sb_error **err)
+{
+	if (!sb_store_has_blob(s, manifest->digest))
+		return sb_error_setx(err, ENOENT, "tag %s: manifest %s is not in the store", name, manifest->digest);
+	return index_update(s, name, manifest, err);
+}
+
+int sb_store_untag(struct sb_store *s, const char *name, struct sb_error **err)
+{
+	return index_update(s, name, NULL, err);
 }
 
 int sb_store_lookup(struct sb_store *s, const char *name, struct sb_descriptor *out, struct sb_error **err)
