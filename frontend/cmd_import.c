@@ -49,10 +49,8 @@ int sb_cmd_import(int argc, char **argv)
 		free(changes);
 		return sb_cli_usage_error("import", "takes ROOTFS.tar (or -) and NAME");
 	}
-	if (sb_reference_parse(argv[optind + 1], &ref, &err) < 0) {
+	if (sb_cli_parse_ref("import", argv[optind + 1], &ref) < 0) {
 		free(changes);
-		fprintf(stderr, "slimbuild import: %s\n", err->msg);
-		sb_error_free(err);
 		return SB_EXIT_USAGE;
 	}
 	name = sb_reference_string(&ref);

@@ -86,9 +86,7 @@ int sb_cmd_pull(int argc, char **argv)
 		return sb_cli_usage_error("pull", "no image name given");
 	if (optind + 1 < argc)
 		return sb_cli_usage_error("pull", "unexpected argument '%s'", argv[optind + 1]);
-	if (sb_reference_parse(argv[optind], &ref, &err) < 0) {
-		fprintf(stderr, "slimbuild pull: %s\n", err->msg);
-		sb_error_free(err);
+	if (sb_cli_parse_ref("pull", argv[optind], &ref) < 0) {
 		return SB_EXIT_USAGE;
 	}
 	if (sb_cli_open_store(&s) < 0) {

@@ -62,11 +62,8 @@ int sb_cmd_push(int argc, char **argv)
 		return sb_cli_usage_error("push", "unexpected argument '%s'", argv[optind + 2]);
 	src = argv[optind];
 	dst = optind + 1 < argc ? argv[optind + 1] : src;
-	if (sb_reference_parse(dst, &dest, &err) < 0) {
-		fprintf(stderr, "slimbuild push: %s\n", err->msg);
-		sb_error_free(err);
+	if (sb_cli_parse_ref("push", dst, &dest) < 0)
 		return SB_EXIT_USAGE;
-	}
 	if (sb_cli_open_store(&s) < 0) {
 		sb_reference_release(&dest);
 		return SB_EXIT_FAIL;

@@ -15,9 +15,7 @@ int sb_cmd_tag(int argc, char **argv)
 		return sb_cli_help("tag");
 	if (argc != 3)
 		return sb_cli_usage_error("tag", "takes exactly SOURCE and TARGET");
-	if (sb_reference_parse(argv[2], &ref, &err) < 0) {
-		fprintf(stderr, "slimbuild tag: %s\n", err->msg);
-		sb_error_free(err);
+	if (sb_cli_parse_ref("tag", argv[2], &ref) < 0) {
 		return SB_EXIT_USAGE;
 	}
 	if (sb_cli_open_store(&s) < 0) {

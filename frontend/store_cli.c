@@ -13,6 +13,16 @@ int sb_cli_open_store(struct sb_store *s)
 	return 0;
 }
 
+int sb_cli_parse_ref(const char *verb, const char *arg, struct sb_reference *ref)
+{
+	struct sb_error *err = NULL;
+	if (sb_reference_parse(arg, ref, &err) == 0)
+		return 0;
+	fprintf(stderr, "slimbuild %s: %s\n", verb, err->msg);
+	sb_error_free(err);
+	return -1;
+}
+
 void sb_cli_human_size(int64_t bytes, char *out, size_t n)
 {
 	static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };

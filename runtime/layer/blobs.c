@@ -23,11 +23,17 @@ static int commit(struct sb_blob_writer *w, int ret, struct sb_layer_result *out
 	return 0;
 }
 
+/* What goes into a new blob: a directory walk or an existing tar. */
+struct layer_source {
+	const char *dir;
+	int tar_fd;
+};
+
 /* Adding blobs holds the store lock shared (store.h), so that a prune
  * waits; the lock nests, and a caller that tags the result should hold it
  * across both. */
-int sb_layer_pack_dir(struct sb_store *store, const char *dir, const struct sb_layer_pack_opts *opts,
-		      struct sb_layer_result *out, struct sb_error **err)
+static int layer_to_store(struct sb_store *store, const struct layer_source *src,
+			  const struct sb_layer_pack_opts *opts, struct sb_layer_result *out, struct sb_error **err)
 {
 	struct sb_blob_writer w;
 	struct sb_layer_sink sink = { blob_sink_write, &w };
@@ -37,29 +43,26 @@ int sb_layer_pack_dir(struct sb_store *store, const char *dir, const struct sb_l
 		return -1;
 	ret = sb_blob_writer_open(store, NULL, -1, &w, err);
 	if (ret == 0) {
-		ret = sb_layer_pack_dir_sink(dir, opts, &sink, false, out, err);
+		ret = src->dir ? sb_layer_pack_dir_sink(src->dir, opts, &sink, false, out, err)
+			       : sb_layer_from_tar_sink(src->tar_fd, opts, &sink, false, out, err);
 		ret = commit(&w, ret, out, err);
 	}
 	sb_store_unlock(store);
 	return ret;
 }
 
+int sb_layer_pack_dir(struct sb_store *store, const char *dir, const struct sb_layer_pack_opts *opts,
+		      struct sb_layer_result *out, struct sb_error **err)
+{
+	struct layer_source src = { dir, -1 };
+	return layer_to_store(store, &src, opts, out, err);
+}
+
 int sb_layer_from_tar(struct sb_store *store, int tar_fd, const struct sb_layer_pack_opts *opts,
 		      struct sb_layer_result *out, struct sb_error **err)
 {
-	struct sb_blob_writer w;
-	struct sb_layer_sink sink = { blob_sink_write, &w };
-	int ret;
-
-	if (sb_store_lock(store, false, err) < 0)
-		return -1;
-	ret = sb_blob_writer_open(store, NULL, -1, &w, err);
-	if (ret == 0) {
-		ret = sb_layer_from_tar_sink(tar_fd, opts, &sink, false, out, err);
-		ret = commit(&w, ret, out, err);
-	}
-	sb_store_unlock(store);
-	return ret;
+	struct layer_source src = { NULL, tar_fd };
+	return layer_to_store(store, &src, opts, out, err);
 }
 
 static void short_digest(const char *digest, char out[20])

@@ -337,15 +337,7 @@ static int pull_locked(struct sb_store *store, const struct sb_reference *ref, c
 	}
 
 	/* config and layers, each once */
-	blobs = sb_xcalloc(m.nlayers + 1, sizeof(*blobs));
-	blobs[nblobs++] = &m.config;
-	for (size_t i = 0; i < m.nlayers; i++) {
-		bool dup = false;
-		for (size_t j = 0; j < nblobs && !dup; j++)
-			dup = strcmp(blobs[j]->digest, m.layers[i].digest) == 0;
-		if (!dup)
-			blobs[nblobs++] = &m.layers[i];
-	}
+	blobs = sb_manifest_blobs(&m, &nblobs);
 	p.store = store;
 	p.client = c;
 	p.repo = ref->path;

@@ -418,16 +418,8 @@ static int push_locked(struct sb_store *store, const struct sb_descriptor *manif
 		goto out;
 	}
 
-	blobs = sb_xcalloc(m.nlayers + 1, sizeof(*blobs));
-	from = sb_xcalloc(m.nlayers + 1, sizeof(*from));
-	blobs[nblobs++] = &m.config;
-	for (size_t i = 0; i < m.nlayers; i++) {
-		bool dup = false;
-		for (size_t j = 0; j < nblobs && !dup; j++)
-			dup = strcmp(blobs[j]->digest, m.layers[i].digest) == 0;
-		if (!dup)
-			blobs[nblobs++] = &m.layers[i];
-	}
+	blobs = sb_manifest_blobs(&m, &nblobs);
+	from = sb_xcalloc(nblobs, sizeof(*from));
 	for (size_t i = 0; i < nblobs; i++) {
 		if (!sb_store_has_blob(store, blobs[i]->digest)) {
 			sb_error_setx(err, ENOENT, "%s: blob %s of the image is missing from the store", c->image,

@@ -258,6 +258,23 @@ int sb_manifest_to_json(const struct sb_manifest *m, struct sb_strbuf *out, stru
 	return dump_json(j, JSON_COMPACT | JSON_PRESERVE_ORDER, out, err);
 }
 
+const struct sb_descriptor **sb_manifest_blobs(const struct sb_manifest *m, size_t *n)
+{
+	const struct sb_descriptor **v = sb_xcalloc(m->nlayers + 1, sizeof(*v));
+	size_t k = 0;
+
+	v[k++] = &m->config;
+	for (size_t i = 0; i < m->nlayers; i++) {
+		bool dup = false;
+		for (size_t j = 0; j < k && !dup; j++)
+			dup = strcmp(v[j]->digest, m->layers[i].digest) == 0;
+		if (!dup)
+			v[k++] = &m->layers[i];
+	}
+	*n = k;
+	return v;
+}
+
 int sb_index_parse(const char *data, size_t len, struct sb_index *idx, struct sb_error **err)
 {
 	json_t *j, *ms;

@@ -73,6 +73,11 @@ void sb_manifest_release(struct sb_manifest *m);
 /* Serialise with schemaVersion 2, mediaType, config, layers[, annotations]. */
 int sb_manifest_to_json(const struct sb_manifest *m, struct sb_strbuf *out, struct sb_error **err);
 
+/* The config and layer descriptors of m, each digest once, config first.
+ * Returns a new array (caller frees; the descriptors stay m's) and its
+ * length in *n. */
+const struct sb_descriptor **sb_manifest_blobs(const struct sb_manifest *m, size_t *n);
+
 int sb_index_parse(const char *data, size_t len, struct sb_index *idx, struct sb_error **err);
 void sb_index_release(struct sb_index *idx);
 int sb_index_to_json(const struct sb_index *idx, struct sb_strbuf *out, struct sb_error **err);
