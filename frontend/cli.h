@@ -22,6 +22,7 @@ struct sb_cli_cmd {
 
 extern const struct sb_cli_cmd sb_cli_commands[];
 
+int sb_cmd_build(int argc, char **argv);
 int sb_cmd_parse(int argc, char **argv);
 int sb_cmd_images(int argc, char **argv);
 int sb_cmd_inspect(int argc, char **argv);

@@ -7,6 +7,36 @@
 #include "frontend/cli.h"
 
 const struct sb_cli_cmd sb_cli_commands[] = {
+	{ "build", sb_cmd_build, "Build an image from a Dockerfile (docker build)",
+	  "Usage: slimbuild [build] [OPTIONS] PATH|-\n"
+	  "\n"
+	  "Build the Dockerfile in PATH (the context directory), or from a tar or a\n"
+	  "Dockerfile on stdin (-), as docker build does, without a daemon. Must run as\n"
+	  "root. The image goes to the store ($SLIMBUILD_ROOT).\n"
+	  "\n"
+	  "  -f, --file FILE         the Dockerfile (default: PATH/Dockerfile; - for stdin)\n"
+	  "  -t, --tag NAME          name the image (repeatable)\n"
+	  "      --build-arg K[=V]   set a build argument (K alone: from the environment)\n"
+	  "      --target STAGE      build up to this stage\n"
+	  "      --platform P        the host platform only\n"
+	  "      --no-cache          run every step again\n"
+	  "      --pull              pull image bases even when the store has them\n"
+	  "      --label K=V         add a label to the image (repeatable)\n"
+	  "  -o, --output SPEC       type=image|oci|docker|tar|local|registry[,dest=PATH][,name=N]\n"
+	  "      --push              push every -t name to its registry\n"
+	  "      --load              accepted: the image is always in the store\n"
+	  "      --iidfile FILE      write the image ID (config digest)\n"
+	  "      --metadata-file F   write containerimage.digest, containerimage.config.digest,\n"
+	  "                          image.name as JSON\n"
+	  "      --progress MODE     auto, plain, tty or quiet (on stderr)\n"
+	  "  -q, --quiet             print only the image ID\n"
+	  "      --network MODE      default, host or none for RUN\n"
+	  "      --secret SPEC       id=ID,src=PATH or id=ID,env=VAR (RUN --mount=type=secret)\n"
+	  "      --add-host H:IP     an /etc/hosts line for RUN (repeatable)\n"
+	  "      --no-slim           build exactly what docker build builds (for now the only mode)\n"
+	  "      --compression ALG   layer compression: gzip (default), zstd, none\n"
+	  "\n"
+	  "Exit status: 0 built, 1 the build failed (FILE:LINE: message), 2 usage.\n" },
 	{ "parse", sb_cmd_parse, "Parse a Dockerfile and print its AST",
 	  "Usage: slimbuild parse [--dump | --json] [-f] FILE\n"
 	  "\n"
@@ -200,8 +230,10 @@ int main(int argc, char **argv)
 			return finish(c->run(argc - 1, argv + 1));
 		}
 	}
-	if (verb[0] == '-' || strcmp(verb, "build") == 0)
-		return sb_cli_usage_error(NULL, "'build' is not available yet in this version; "
-						"see 'slimbuild --help' for the commands it has");
+	/* build is the default verb: `slimbuild -t app .` */
+	if (verb[0] == '-' || strchr(verb, '/') || strcmp(verb, ".") == 0) {
+		optind = 1;
+		return finish(sb_cmd_build(argc, argv));
+	}
 	return sb_cli_usage_error(NULL, "unknown command '%s'", verb);
 }

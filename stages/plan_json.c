@@ -240,6 +240,18 @@ static json_t *jstage(const struct sb_stage *st)
 	return o;
 }
 
+char *sb_instr_to_json(const struct sb_instr *in)
+{
+	json_t *o = jinstr(in);
+	char *s;
+	json_object_del(o, "line");
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	if (!s)
+		abort();
+	return s;
+}
+
 int sb_plan_to_json(const struct sb_plan *p, struct sb_strbuf *out, struct sb_error **err)
 {
 	json_t *root = json_object(), *stages = json_array();

@@ -239,4 +239,9 @@ void sb_plan_free(struct sb_plan *plan);
  * parallel once the lower levels are done. */
 int sb_plan_to_json(const struct sb_plan *plan, struct sb_strbuf *out, struct sb_error **err);
 
+/* One planned instruction as compact JSON with sorted keys and without
+ * its line: the same instruction, wherever it sits, gives the same text
+ * (cache keys). Caller frees. */
+char *sb_instr_to_json(const struct sb_instr *in);
+
 #endif

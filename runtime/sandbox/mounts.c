@@ -114,16 +114,16 @@ static int make_target(const char *path, bool dir, struct sb_mount_undo *undo, s
 }
 
 /* The lower layers as one "lowerdir=" value, for kernels before 6.8. */
-static int lowerdir_joined(int fs, const struct sb_sandbox_spec *spec, struct sb_error **err)
+static int lowerdir_joined(int fs, const char *const *lower_dirs, struct sb_error **err)
 {
 	struct sb_strbuf sb = SB_STRBUF_INIT;
 	int ret = 0;
-	for (const char *const *l = spec->lower_dirs; *l; l++) {
+	for (const char *const *l = lower_dirs; *l; l++) {
 		if (strpbrk(*l, ":,\\")) {
 			ret = sb_error_setx(err, EINVAL, "overlay lowerdir %s: ':', ',' or '\\' in the path", *l);
 			goto out;
 		}
-		if (l != spec->lower_dirs)
+		if (l != lower_dirs)
 			sb_strbuf_addc(&sb, ':');
 		sb_strbuf_adds(&sb, *l);
 	}
@@ -134,13 +134,26 @@ out:
 	return ret;
 }
 
-/* Returns 0, -1 with *err, or 1 when overlayfs cannot be used here at all
- * (not in the kernel, or refusing the upper directory's filesystem). */
-static int mount_overlay(const struct sb_sandbox_spec *spec, struct sb_error **err)
+int sb_overlay_mount(const char *const *lower_dirs, const char *upper_dir, const char *work_dir,
+		     const char *target, struct sb_error **err)
 {
 	sb_autoclose int fs = -1;
 	sb_autoclose int mnt = -1;
+	size_t n = 0;
 
+	while (lower_dirs[n])
+		n++;
+	if (n == 0)
+		return sb_error_setx(err, EINVAL, "overlay without a lower directory");
+	if (!upper_dir && n == 1) {
+		/* overlayfs wants two lowers without an upper: a read-only
+		 * bind of the one layer is the same view */
+		if (mount(lower_dirs[0], target, NULL, MS_BIND, NULL) < 0)
+			return sb_error_set(err, errno, "bind %s on %s", lower_dirs[0], target);
+		if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+			return sb_error_set(err, errno, "make %s read-only", target);
+		return 0;
+	}
 	/* lowerdir+ (Linux 6.8) takes one layer per call: no escaping of ':'
 	 * or ',' in paths and no page-size limit on the option string, which
 	 * a deep image would pass. */
@@ -149,12 +162,12 @@ static int mount_overlay(const struct sb_sandbox_spec *spec, struct sb_error **e
 		return 1;
 	if (fs < 0)
 		return sb_error_set(err, errno, "fsopen overlay");
-	for (const char *const *l = spec->lower_dirs; *l; l++) {
+	for (const char *const *l = lower_dirs; *l; l++) {
 		if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", *l, 0) == 0)
 			continue;
-		if (errno != EINVAL || l != spec->lower_dirs)
+		if (errno != EINVAL || l != lower_dirs)
 			return sb_error_set(err, errno, "overlay lowerdir %s", *l);
-		if (lowerdir_joined(fs, spec, err) < 0)
+		if (lowerdir_joined(fs, lower_dirs, err) < 0)
 			return -1;
 		break;
 	}
@@ -163,22 +176,24 @@ static int mount_overlay(const struct sb_sandbox_spec *spec, struct sb_error **e
 	 * another build's overlay uses at the same time is refused. Older
 	 * kernels without the option reject it: not an error. */
 	fsconfig(fs, FSCONFIG_SET_STRING, "index", "off", 0);
-	if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", spec->upper_dir, 0) < 0)
-		return sb_error_set(err, errno, "overlay upperdir %s", spec->upper_dir);
-	if (fsconfig(fs, FSCONFIG_SET_STRING, "workdir", spec->work_dir, 0) < 0)
-		return sb_error_set(err, errno, "overlay workdir %s", spec->work_dir);
+	if (upper_dir) {
+		if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper_dir, 0) < 0)
+			return sb_error_set(err, errno, "overlay upperdir %s", upper_dir);
+		if (fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work_dir, 0) < 0)
+			return sb_error_set(err, errno, "overlay workdir %s", work_dir);
+	}
 	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		/* EOPNOTSUPP, EINVAL: the upper filesystem lacks what overlay
 		 * needs (d_type, xattrs), or is itself an overlay */
 		if (errno == EOPNOTSUPP || errno == EINVAL)
 			return 1;
-		return sb_error_set(err, errno, "create overlay at %s", spec->rootfs);
+		return sb_error_set(err, errno, "create overlay at %s", target);
 	}
-	mnt = fsmount(fs, FSMOUNT_CLOEXEC, 0);
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC, upper_dir ? 0 : MOUNT_ATTR_RDONLY);
 	if (mnt < 0)
 		return sb_error_set(err, errno, "fsmount overlay");
-	if (move_mount(mnt, "", AT_FDCWD, spec->rootfs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-		return sb_error_set(err, errno, "mount overlay on %s", spec->rootfs);
+	if (move_mount(mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return sb_error_set(err, errno, "mount overlay on %s", target);
 	return 0;
 }
 
@@ -195,7 +210,7 @@ int sb_mounts_enter_rootfs(const struct sb_sandbox_spec *spec, bool *copied, str
 		if (!spec->upper_dir || !spec->work_dir)
 			return sb_error_setx(err, EINVAL, "overlay rootfs needs an upper and a work directory");
 		if (!(spec->flags & SB_SANDBOX_COPY_ROOTFS))
-			rc = mount_overlay(spec, err);
+			rc = sb_overlay_mount(spec->lower_dirs, spec->upper_dir, spec->work_dir, spec->rootfs, err);
 		if (rc <= 0)
 			return rc;
 		if (sb_rootfs_copy(spec, err) < 0)

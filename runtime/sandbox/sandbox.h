@@ -122,6 +122,16 @@ struct sb_sandbox_result {
  * $PATH`). */
 int sb_sandbox_run(const struct sb_sandbox_spec *spec, struct sb_sandbox_result *res, struct sb_error **err);
 
+/* Mount an overlay of lower_dirs (NULL-terminated, topmost first) at
+ * target, an existing directory, in the caller's mount namespace: writable
+ * with upper_dir and work_dir (empty, on one filesystem), read-only when
+ * upper_dir is NULL (one lower dir is then bound read-only). The inodes
+ * index is off so that concurrent mounts may share lower dirs. Returns 0,
+ * 1 when overlayfs cannot be used here (missing, or refusing the upper
+ * directory's filesystem), or -1 with *err. */
+int sb_overlay_mount(const char *const *lower_dirs, const char *upper_dir, const char *work_dir,
+		     const char *target, struct sb_error **err);
+
 /* --- USER resolution, exported for the executor and tests --- */
 
 struct sb_user {

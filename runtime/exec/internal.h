@@ -1,0 +1,110 @@
+/* Internals of runtime/exec shared between its files. Not API. */
+#ifndef SB_EXEC_INTERNAL_H
+#define SB_EXEC_INTERNAL_H
+
+#include <pthread.h>
+
+#include "runtime/exec/copy.h"
+#include "runtime/exec/exec.h"
+#include "stages/stages.h"
+
+/* One layer of a stage: its blob, diff_id and snapshot directory. */
+struct sb_exec_layer {
+	struct sb_descriptor desc;
+	char diff_id[SB_DIGEST_SIZE];
+	char *snapshot; /* absolute path of the overlay-format directory */
+};
+
+/* An image base, resolved once per build. */
+struct sb_exec_image {
+	char *ref;
+	struct sb_descriptor manifest;
+	struct sb_manifest m;
+	struct sb_image_config cfg;
+	struct sb_exec_layer *layers; /* snapshots made lazily */
+	bool prepared;
+};
+
+/* A stage's image while it is built. */
+struct sb_exec_state {
+	struct sb_image_config cfg;
+	struct sb_exec_layer *layers;
+	size_t nlayers;
+	char key[SB_DIGEST_SIZE]; /* the cache chain */
+	bool cmd_set;             /* CMD given in this stage (ENTRYPOINT then keeps it) */
+	char **args;              /* "K=V" of ARGs in scope, for RUN */
+	size_t nargs;
+	char *ro_mount;           /* read-only view for COPY --from / RUN --mount=from, or NULL */
+	bool done;
+};
+
+struct sb_exec {
+	const struct sb_build_opts *o;
+	struct sb_store *store;
+	struct sb_plan *plan;
+	const char *name;         /* the Dockerfile's name for messages */
+	char *tmp;                /* ROOT/tmp/build-PID-N: mount points and scratch */
+	int ctx_fd;
+	struct sb_ignore *ignore;
+	struct sb_exec_image *images;
+	size_t nimages;
+	struct sb_exec_state *states; /* one per plan stage */
+	pthread_mutex_t lock;     /* images, vertex numbers, counters, tmp names */
+	unsigned next_vertex, next_tmp;
+	unsigned steps, cached;
+	void **scratch;           /* arrays handed to the planner */
+	size_t nscratch;
+};
+
+/* build.c */
+/* A new empty directory under the build's tmp (caller frees the path). */
+char *sb_exec_tmpdir(struct sb_exec *x, const char *what, struct sb_error **err);
+/* Resolve an image reference (store, else registry; --pull: registry)
+ * once per build. */
+int sb_exec_image_get(struct sb_exec *x, const char *ref, struct sb_exec_image **out, struct sb_error **err);
+/* Make the snapshots of an image's layers. */
+int sb_exec_image_prepare(struct sb_exec *x, struct sb_exec_image *img, struct sb_error **err);
+unsigned sb_exec_vertex(struct sb_exec *x);
+
+/* snapshot.c */
+/* ROOT/snapshots/<hex of diff_id>. Caller frees. */
+char *sb_snapshot_path(struct sb_store *s, const char *diff_id);
+/* The snapshot of a stored layer blob, unpacked when missing. */
+int sb_snapshot_ensure(struct sb_store *s, const struct sb_descriptor *blob, const char *diff_id,
+		       char **path, struct sb_error **err);
+/* Lower dirs of a state, topmost first, NULL-terminated; with no
+ * layers, one empty directory made under the build's tmp. Caller frees
+ * the array and, when *empty is set, that directory path (*empty). */
+const char **sb_exec_lowers(struct sb_exec *x, const struct sb_exec_state *st, char **empty, struct sb_error **err);
+/* A writable overlay over st at a new mount point: *merged, *upper,
+ * *work are new paths under tmp. */
+int sb_exec_mount_rw(struct sb_exec *x, const struct sb_exec_state *st, char **merged, char **upper, char **work,
+		     struct sb_error **err);
+/* Turn an overlay upper dir into the state's next layer: pack (whiteouts
+ * converted), store, rename the dir to its snapshot. *changed is false
+ * (and nothing is stored) when upper is empty. The dir is consumed. */
+int sb_exec_commit_upper(struct sb_exec *x, struct sb_exec_state *st, const char *upper, bool *changed,
+			 struct sb_exec_layer *out, struct sb_error **err);
+void sb_exec_layer_release(struct sb_exec_layer *l);
+void sb_exec_layer_copy(struct sb_exec_layer *dst, const struct sb_exec_layer *src);
+/* Read-only view of a finished stage for --from, mounted once. */
+int sb_exec_stage_view(struct sb_exec *x, int stage, const char **path, struct sb_error **err);
+int sb_exec_image_view(struct sb_exec *x, struct sb_exec_image *img, char **path, struct sb_error **err);
+
+/* cache.c */
+/* key = sha256(parent "\n" text) */
+void sb_cache_key(const char *parent, const char *text, size_t len, char out[SB_DIGEST_SIZE]);
+/* Look a filesystem step up: 1 hit (out filled, or *empty for a step
+ * that changed nothing), 0 miss, -1 error. */
+int sb_cache_get(struct sb_exec *x, const char *key, struct sb_exec_layer *out, bool *empty, struct sb_error **err);
+int sb_cache_put(struct sb_exec *x, const char *key, const struct sb_exec_layer *l, struct sb_error **err);
+
+/* run.c: run a RUN instruction over st; *upper receives the overlay
+ * upper directory holding its changes. */
+int sb_exec_run_step(struct sb_exec *x, struct sb_exec_state *st, const struct sb_instr *in, const char *id,
+		     char **upper, struct sb_error **err);
+
+/* steps.c */
+int sb_exec_stage(struct sb_exec *x, int index, struct sb_error **err);
+
+#endif
