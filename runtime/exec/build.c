@@ -394,6 +394,7 @@ static void exec_release(struct sb_exec *x)
 	sb_ignore_free(x->ignore);
 	sb_plan_free(x->plan);
 	pthread_mutex_destroy(&x->lock);
+	pthread_mutex_destroy(&x->view_lock);
 }
 
 int sb_build(const struct sb_build_opts *o, struct sb_build_result *res, struct sb_error **err)
@@ -412,6 +413,7 @@ int sb_build(const struct sb_build_opts *o, struct sb_build_result *res, struct 
 	x.ctx_fd = -1;
 	x.name = o->dockerfile_name ? o->dockerfile_name : "Dockerfile";
 	pthread_mutex_init(&x.lock, NULL);
+	pthread_mutex_init(&x.view_lock, NULL);
 	x.images = sb_xcalloc(64, sizeof(*x.images));
 
 	if (private_mounts(err) < 0)

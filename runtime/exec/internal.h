@@ -50,6 +50,7 @@ struct sb_exec {
 	size_t nimages;
 	struct sb_exec_state *states; /* one per plan stage */
 	pthread_mutex_t lock;     /* images, vertex numbers, counters, tmp names */
+	pthread_mutex_t view_lock;/* stage views (mounting one takes lock) */
 	unsigned next_vertex, next_tmp;
 	unsigned steps, cached;
 	void **scratch;           /* arrays handed to the planner */

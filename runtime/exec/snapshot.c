@@ -214,11 +214,11 @@ int sb_exec_stage_view(struct sb_exec *x, int stage, const char **path, struct s
 	struct sb_exec_state *st = &x->states[stage];
 	int rc = 0;
 
-	pthread_mutex_lock(&x->lock);
+	pthread_mutex_lock(&x->view_lock);
 	if (!st->ro_mount)
 		rc = mount_view(x, st, &st->ro_mount, err);
 	*path = st->ro_mount;
-	pthread_mutex_unlock(&x->lock);
+	pthread_mutex_unlock(&x->view_lock);
 	return rc;
 }
 
