@@ -27,7 +27,6 @@ struct sb_layer_pack_opts {
 	int level;                 /* 0: the compressor's default (gzip 6, zstd 3) */
 	int64_t source_date_epoch; /* >= 0: clamp every mtime to it; -1: keep */
 	bool oci_media_type;       /* media type flavour of the result */
-	bool overlay_upper;
 };
 /* gzip, default level, no clamping, OCI media types. */
 void sb_layer_pack_opts_init(struct sb_layer_pack_opts *o);
@@ -92,7 +91,6 @@ struct sb_layer_unpack_opts {
 	bool allow_devices;   /* create device nodes (default when root) */
 	bool same_owner;      /* chown entries to their numeric owner (root) */
 	bool apply_whiteouts; /* .wh.NAME deletes, .wh..wh..opq empties (default true) */
-	bool overlay_whiteouts;
 };
 void sb_layer_unpack_opts_init(struct sb_layer_unpack_opts *o);
 
