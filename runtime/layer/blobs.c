@@ -23,8 +23,10 @@ static int commit(struct sb_blob_writer *w, int ret, struct sb_layer_result *out
 	return 0;
 }
 
-/* What goes into a new blob: a directory walk or an existing tar. */
+/* What goes into a new blob: a directory walk (of dir, or of its
+ * difference from lower) or an existing tar. */
 struct layer_source {
+	const char *lower;
 	const char *dir;
 	int tar_fd;
 };
@@ -43,7 +45,7 @@ static int layer_to_store(struct sb_store *store, const struct layer_source *src
 		return -1;
 	ret = sb_blob_writer_open(store, NULL, -1, &w, err);
 	if (ret == 0) {
-		ret = src->dir ? sb_layer_pack_dir_sink(src->dir, opts, &sink, false, out, err)
+		ret = src->dir ? sb_layer_pack_sink(src->lower, src->dir, opts, &sink, false, out, err)
 			       : sb_layer_from_tar_sink(src->tar_fd, opts, &sink, false, out, err);
 		ret = commit(&w, ret, out, err);
 	}
@@ -54,14 +56,21 @@ static int layer_to_store(struct sb_store *store, const struct layer_source *src
 int sb_layer_pack_dir(struct sb_store *store, const char *dir, const struct sb_layer_pack_opts *opts,
 		      struct sb_layer_result *out, struct sb_error **err)
 {
-	struct layer_source src = { dir, -1 };
+	struct layer_source src = { NULL, dir, -1 };
+	return layer_to_store(store, &src, opts, out, err);
+}
+
+int sb_layer_pack_diff(struct sb_store *store, const char *lower, const char *upper,
+		       const struct sb_layer_pack_opts *opts, struct sb_layer_result *out, struct sb_error **err)
+{
+	struct layer_source src = { lower, upper, -1 };
 	return layer_to_store(store, &src, opts, out, err);
 }
 
 int sb_layer_from_tar(struct sb_store *store, int tar_fd, const struct sb_layer_pack_opts *opts,
 		      struct sb_layer_result *out, struct sb_error **err)
 {
-	struct layer_source src = { NULL, tar_fd };
+	struct layer_source src = { NULL, NULL, tar_fd };
 	return layer_to_store(store, &src, opts, out, err);
 }
 

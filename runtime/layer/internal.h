@@ -112,9 +112,11 @@ void sb_pipeline_release(struct sb_pipeline *p);
 
 /* The pack and from_tar pipelines writing to sink; with hash_blob the
  * blob digest is computed here, else the caller's sink does it (the
- * store's blob writer). */
-int sb_layer_pack_dir_sink(const char *dir, const struct sb_layer_pack_opts *opts, const struct sb_layer_sink *sink,
-			   bool hash_blob, struct sb_layer_result *out, struct sb_error **err);
+ * store's blob writer). pack_sink packs dir whole when lower is NULL, else
+ * its difference from lower (sb_layer_pack_diff). */
+int sb_layer_pack_sink(const char *lower, const char *dir, const struct sb_layer_pack_opts *opts,
+		       const struct sb_layer_sink *sink, bool hash_blob, struct sb_layer_result *out,
+		       struct sb_error **err);
 int sb_layer_from_tar_sink(int tar_fd, const struct sb_layer_pack_opts *opts, const struct sb_layer_sink *sink,
 			   bool hash_blob, struct sb_layer_result *out, struct sb_error **err);
 

@@ -27,8 +27,9 @@ struct sb_layer_pack_opts {
 	int level;                 /* 0: the compressor's default (gzip 6, zstd 3) */
 	int64_t source_date_epoch; /* >= 0: clamp every mtime to it; -1: keep */
 	bool oci_media_type;       /* media type flavour of the result */
+	bool overlay_upper;        /* pack_dir: the tree is an overlayfs upper dir */
 };
-/* gzip, default level, no clamping, OCI media types. */
+/* gzip, default level, no clamping, OCI media types, a plain tree. */
 void sb_layer_pack_opts_init(struct sb_layer_pack_opts *o);
 
 struct sb_layer_result {
@@ -71,6 +72,34 @@ int sb_layer_path_cmp(const char *a, const char *b);
 int sb_layer_pack_dir(struct sb_store *store, const char *dir, const struct sb_layer_pack_opts *opts,
 		      struct sb_layer_result *out, struct sb_error **err);
 
+/* With opts->overlay_upper, dir is an overlayfs upper directory (after
+ * umount, or of a mount no longer written to) and is packed as the OCI
+ * layer it stands for: a character device 0:0 NAME (an overlay whiteout)
+ * becomes ".wh.NAME" in NAME's place; a directory whose
+ * trusted.overlay.opaque is "y" is followed directly by "DIR/.wh..wh..opq",
+ * before its contents; no trusted.overlay.* xattr is written (origin,
+ * impure, nlink: overlayfs's own). Both markers are empty regular files,
+ * mode 0, owner 0:0, mtime 0, as containerd and BuildKit write whiteouts.
+ * An entry with trusted.overlay.redirect or trusted.overlay.metacopy
+ * (redirect_dir=on, metacopy=on: part of it stays in the lower layers)
+ * fails with EOPNOTSUPP. Reproducible as above. */
+
+/* The layer of what changed from the tree lower to the tree upper (full
+ * root filesystems before and after a step, where overlayfs could not be
+ * used). Written: entries of upper that lower lacks, with everything
+ * below them; entries that changed (type, mode, owner, device, size
+ * except for directories, mtime to the nanosecond, symlink target,
+ * xattrs; file contents are not compared: equal size and mtime mean
+ * equal); every directory above a written entry, changed or not, as
+ * moby's changes.go does; ".wh.NAME" for a name of lower missing from
+ * upper, one for a whole directory, in NAME's place in the walk (markers
+ * as above). A directory replaced by another type is written as the new
+ * entry alone. Hard links among written entries stay links. Order, format
+ * and reproducibility as sb_layer_pack_dir; trusted.overlay.* xattrs are
+ * neither compared nor written and opts->overlay_upper is ignored. */
+int sb_layer_pack_diff(struct sb_store *store, const char *lower, const char *upper,
+		       const struct sb_layer_pack_opts *opts, struct sb_layer_result *out, struct sb_error **err);
+
 /* Store an existing tar stream (docker import, docker load) as a layer,
  * compressed as opts says. The first header block must be a tar header;
  * the stream is otherwise stored as given. out->entries is 0. */
@@ -85,12 +114,15 @@ int sb_layer_pack_dir_to(const char *dir, const struct sb_layer_pack_opts *opts,
 			 struct sb_layer_result *out, struct sb_error **err);
 int sb_layer_from_tar_to(int tar_fd, const struct sb_layer_pack_opts *opts, const struct sb_layer_sink *sink,
 			 struct sb_layer_result *out, struct sb_error **err);
+int sb_layer_pack_diff_to(const char *lower, const char *upper, const struct sb_layer_pack_opts *opts,
+			  const struct sb_layer_sink *sink, struct sb_layer_result *out, struct sb_error **err);
 
 struct sb_layer_unpack_opts {
 	uint64_t max_bytes;   /* refuse a layer expanding past this; 0: 64 GiB */
 	bool allow_devices;   /* create device nodes (default when root) */
 	bool same_owner;      /* chown entries to their numeric owner (root) */
 	bool apply_whiteouts; /* .wh.NAME deletes, .wh..wh..opq empties (default true) */
+	bool overlay_whiteouts; /* keep them as overlayfs does (default false; see below) */
 };
 void sb_layer_unpack_opts_init(struct sb_layer_unpack_opts *o);
 
@@ -116,6 +148,15 @@ struct sb_layer_unpack_stats {
  * ".wh.NAME" removes NAME and ".wh..wh..opq" empties its directory, both
  * only of what lower layers put there, wherever the marker sits in the
  * tar. AUFS metadata (".wh..wh.*") is skipped.
+ *
+ * With overlay_whiteouts (which wins over apply_whiteouts), rootfs is an
+ * empty snapshot directory to be used as an overlayfs lower layer:
+ * ".wh.NAME" makes NAME a character device 0:0 (overlayfs's whiteout)
+ * unless this layer has its own NAME, and ".wh..wh..opq" sets
+ * trusted.overlay.opaque=y on its directory; this layer's own directory
+ * at a whited-out name is made opaque too, since the whiteout applies
+ * first. Nothing is deleted. Names are checked as for any entry. Needs
+ * the privilege to mknod and to set trusted.* xattrs.
  *
  * Refused, naming the entry: escapes as above, hard links whose target is
  * outside or missing, device nodes unless allow_devices, regular files or a

@@ -7,7 +7,13 @@
  * headers only where ustar cannot say it: long names, big ids, xattrs as
  * SCHILY.xattr.*), relative names without "./", directories ending in "/",
  * numeric owners without names, mtimes in whole seconds, no atime or ctime,
- * hard links by inode, and no padding after the two zero blocks. */
+ * hard links by inode, and no padding after the two zero blocks.
+ *
+ * Three walks share the writer: a whole tree; an overlayfs upper directory,
+ * whose whiteout devices and opaque directories become OCI whiteout
+ * entries; and the difference between two trees (the fallback where
+ * overlayfs is unavailable), which writes what was added or changed, the
+ * directories above it and a whiteout for what was removed. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
@@ -44,6 +50,13 @@ struct pack_ent {
 	char *link; /* symlink target */
 	struct xattr *xattrs;
 	size_t nxattrs;
+	bool opaque; /* overlay upper: trusted.overlay.opaque is "y" */
+};
+
+/* A tree being read: its path (for the xattr fallback) and descriptor. */
+struct tree {
+	const char *dir;
+	int rootfd;
 };
 
 /* The first path each multiply-linked inode was packed under. */
@@ -54,10 +67,15 @@ struct inode_path {
 };
 
 struct pack {
-	const char *dir;
-	int rootfd;
+	struct tree upper; /* the tree packed */
+	struct tree lower; /* pack_diff: the tree before; rootfd -1 otherwise */
+	bool overlay;      /* upper is an overlayfs upper directory */
 	bool proc; /* /proc/self/fd works: xattrs by descriptor-relative path */
 	const struct sb_layer_pack_opts *opts;
+	/* pack_diff: unchanged directories on the current path, written only
+	 * when something below them is; the first nwritten are out. */
+	const struct pack_ent **pending;
+	size_t npending, apending, nwritten;
 	uint64_t entries, skipped;
 	struct inode_path *inodes;
 	size_t ninodes, inodes_used;
@@ -85,11 +103,36 @@ static int xattr_cmp(const void *a, const void *b)
 	return strcmp(((const struct xattr *)a)->name, ((const struct xattr *)b)->name);
 }
 
-/* Every xattr of dfd/name (not following a symlink), sorted by name. */
-static int read_xattrs(struct pack *p, int dfd, const char *name, struct pack_ent *ent, struct sb_error **err)
+/* overlayfs keeps its own metadata in trusted.overlay.* (opaque, origin,
+ * impure, nlink, ...): not content, and unpackers refuse to set it. Two
+ * of them mean the upper entry is not whole: a redirect (a renamed
+ * directory whose contents stay in a lower layer, redirect_dir=on) and
+ * metacopy (a copied-up inode whose data stays below, metacopy=on).
+ * BuildKit's overlay differ refuses those too. */
+static int overlay_xattr(struct pack *p, struct pack_ent *ent, const char *key, const struct xattr *x,
+			 struct sb_error **err)
 {
+	if (!p->overlay)
+		return 0;
+	if (!strcmp(key, "trusted.overlay.opaque")) {
+		ent->opaque = x->size == 1 && ((const char *)x->value)[0] == 'y';
+		return 0;
+	}
+	if (!strcmp(key, "trusted.overlay.redirect") || !strcmp(key, "trusted.overlay.metacopy"))
+		return sb_error_setx(err, EOPNOTSUPP, "%s has %s: mount overlayfs with redirect_dir=off,metacopy=off",
+				     ent->path, key);
+	return 0;
+}
+
+/* Every xattr of dfd/name (not following a symlink), sorted by name;
+ * trusted.overlay.* is read (overlay_xattr) but not kept when packing an
+ * overlay upper directory or a diff. */
+static int read_xattrs(struct pack *p, const struct tree *t, int dfd, const char *name, struct pack_ent *ent,
+		       struct sb_error **err)
+{
+	bool strip = p->overlay || p->lower.rootfd >= 0;
 	sb_autofree char *path = p->proc ? sb_xasprintf("/proc/self/fd/%d/%s", dfd, name)
-					 : sb_xasprintf("%s/%s", p->dir, ent->path);
+					 : sb_xasprintf("%s/%s", t->dir, ent->path);
 	sb_autofree char *list = NULL;
 	ssize_t n;
 	size_t alloc = 0;
@@ -135,8 +178,15 @@ static int read_xattrs(struct pack *p, int dfd, const char *name, struct pack_en
 				continue;
 			return sb_error_set(err, e, "read xattr %s of %s", key, ent->path);
 		}
-		x.name = sb_xstrndup(key, klen);
 		x.size = (size_t)v;
+		if (strip && !strncmp(key, "trusted.overlay.", 16)) {
+			int r = overlay_xattr(p, ent, key, &x, err);
+			free(x.value);
+			if (r < 0)
+				return -1;
+			continue;
+		}
+		x.name = sb_xstrndup(key, klen);
 		ent->xattrs = sb_xgrow(ent->xattrs, &alloc, ent->nxattrs + 1, sizeof(*ent->xattrs));
 		ent->xattrs[ent->nxattrs++] = x;
 	}
@@ -168,9 +218,10 @@ static char *read_link(int dfd, const char *name, size_t hint)
 }
 
 /* Read one directory's entries (stat, link target, xattrs) into *v. */
-static int read_dir(struct pack *p, const char *rel, struct pack_ent **v, size_t *n, struct sb_error **err)
+static int read_dir(struct pack *p, const struct tree *t, const char *rel, struct pack_ent **v, size_t *n,
+		    struct sb_error **err)
 {
-	int fd = sb_open_beneath(p->rootfd, rel, O_RDONLY | O_DIRECTORY);
+	int fd = sb_open_beneath(t->rootfd, rel, O_RDONLY | O_DIRECTORY);
 	size_t alloc = 0;
 	struct dirent *de;
 	DIR *d;
@@ -219,7 +270,7 @@ static int read_dir(struct pack *p, const char *rel, struct pack_ent **v, size_t
 				goto out;
 			}
 		}
-		if (read_xattrs(p, dirfd(d), de->d_name, &ent, err) < 0) {
+		if (read_xattrs(p, t, dirfd(d), de->d_name, &ent, err) < 0) {
 			ent_release(&ent);
 			goto out;
 		}
@@ -343,7 +394,7 @@ static struct archive *tar_writer(struct pack *p, struct sb_error **err)
 
 static int write_data(struct pack *p, const struct pack_ent *ent, struct sb_error **err)
 {
-	sb_autoclose int fd = sb_open_beneath(p->rootfd, ent->path, O_RDONLY);
+	sb_autoclose int fd = sb_open_beneath(p->upper.rootfd, ent->path, O_RDONLY);
 	struct stat st;
 	off_t left = ent->st.st_size;
 
@@ -416,6 +467,97 @@ static int write_entry(struct pack *p, const struct pack_ent *ent, struct sb_err
 	return 0;
 }
 
+/* --- whiteouts --- */
+
+/* A whiteout (".wh.NAME") or opaque marker (".wh..wh..opq") in directory
+ * rel: an empty regular file, mode 0, owned by 0:0, mtime 0. That is what
+ * containerd's archive.WriteDiff writes, which BuildKit uses for its
+ * overlay and walking differs alike (since containerd 2.0 with the time
+ * at the epoch, for reproducible layers; before, the time of the diff).
+ * moby's overlay converter gives markers other modes and owners; readers
+ * look only at the name, so the one fixed header keeps layers equal
+ * whichever way they were made. */
+static int write_marker(struct pack *p, const char *rel, const char *prefix, const char *name,
+			struct sb_error **err)
+{
+	struct archive_entry *e = p->e;
+	int r;
+
+	archive_entry_clear(e);
+	sb_strbuf_reset(&p->name);
+	if (*rel) {
+		sb_strbuf_adds(&p->name, rel);
+		sb_strbuf_addc(&p->name, '/');
+	}
+	sb_strbuf_adds(&p->name, prefix);
+	sb_strbuf_adds(&p->name, name);
+	archive_entry_copy_pathname(e, p->name.buf);
+	archive_entry_set_mode(e, AE_IFREG);
+	archive_entry_set_size(e, 0);
+	archive_entry_set_mtime(e, 0, 0);
+	r = archive_write_header(p->a, e);
+	if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+		return archive_fail(p, p->name.buf, err);
+	p->entries++;
+	return 0;
+}
+
+static bool is_whiteout(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+}
+
+static const char *base_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+/* --- the walks --- */
+
+/* Write the directories held back above what comes next. */
+static int flush_pending(struct pack *p, struct sb_error **err)
+{
+	for (; p->nwritten < p->npending; p->nwritten++)
+		if (write_entry(p, p->pending[p->nwritten], err) < 0)
+			return -1;
+	return 0;
+}
+
+/* One entry of directory rel, as the options say: an overlay whiteout
+ * device becomes ".wh.NAME" in its place (where containerd's differ puts
+ * the deletion: at NAME's place in the walk), an opaque directory is
+ * followed at once by its marker, before its contents. */
+static int pack_one(struct pack *p, const char *rel, const struct pack_ent *ent, struct sb_error **err)
+{
+	if (flush_pending(p, err) < 0)
+		return -1;
+	if (p->overlay && is_whiteout(&ent->st))
+		return write_marker(p, rel, ".wh.", base_of(ent->path), err);
+	if (write_entry(p, ent, err) < 0)
+		return -1;
+	if (p->overlay && ent->opaque && S_ISDIR(ent->st.st_mode))
+		return write_marker(p, ent->path, ".wh..wh..opq", "", err);
+	return 0;
+}
+
+static int read_sorted(struct pack *p, const struct tree *t, const char *rel, struct pack_ent **v, size_t *n,
+		       struct sb_error **err)
+{
+	if (read_dir(p, t, rel, v, n, err) < 0)
+		return -1;
+	if (*n > 1)
+		qsort(*v, *n, sizeof(**v), ent_cmp);
+	return 0;
+}
+
+static void ents_free(struct pack_ent *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ent_release(&v[i]);
+	free(v);
+}
+
 /* Depth first, each directory sorted: entries come out in the order of
  * sb_layer_path_cmp() while the walk goes on, so compression starts at
  * once and only the directories on the current path are in memory. */
@@ -423,29 +565,121 @@ static int pack_tree(struct pack *p, const char *rel, struct sb_error **err)
 {
 	struct pack_ent *v = NULL;
 	size_t n = 0;
-	int ret = read_dir(p, rel, &v, &n, err);
+	int ret = read_sorted(p, &p->upper, rel, &v, &n, err);
 
-	if (ret == 0 && n > 1)
-		qsort(v, n, sizeof(*v), ent_cmp);
-	for (size_t i = 0; i < n; i++) {
-		if (ret == 0)
-			ret = write_entry(p, &v[i], err);
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		ret = pack_one(p, rel, &v[i], err);
 		if (ret == 0 && S_ISDIR(v[i].st.st_mode))
 			ret = pack_tree(p, v[i].path, err);
-		ent_release(&v[i]);
 	}
-	free(v);
+	ents_free(v, n);
+	return ret;
+}
+
+static bool xattrs_equal(const struct pack_ent *a, const struct pack_ent *b)
+{
+	if (a->nxattrs != b->nxattrs)
+		return false;
+	for (size_t i = 0; i < a->nxattrs; i++) {
+		const struct xattr *x = &a->xattrs[i], *y = &b->xattrs[i];
+		if (strcmp(x->name, y->name) || x->size != y->size || memcmp(x->value, y->value, x->size))
+			return false;
+	}
+	return true;
+}
+
+/* Whether an entry differs between the trees. Regular files of the same
+ * size and mtime count as equal without reading them, as the naive
+ * differs of containers/storage and moby do; a directory's size is the
+ * filesystem's business and is not compared. */
+static bool ent_changed(const struct pack_ent *old, const struct pack_ent *cur)
+{
+	const struct stat *a = &old->st, *b = &cur->st;
+
+	if (a->st_mode != b->st_mode || a->st_uid != b->st_uid || a->st_gid != b->st_gid)
+		return true;
+	if ((S_ISCHR(a->st_mode) || S_ISBLK(a->st_mode)) && a->st_rdev != b->st_rdev)
+		return true;
+	if (!S_ISDIR(a->st_mode) && a->st_size != b->st_size)
+		return true;
+	if (a->st_mtim.tv_sec != b->st_mtim.tv_sec || a->st_mtim.tv_nsec != b->st_mtim.tv_nsec)
+		return true;
+	if (S_ISLNK(a->st_mode) && strcmp(old->link, cur->link))
+		return true;
+	return !xattrs_equal(old, cur);
+}
+
+/* Directory rel exists in both trees. Both listings merge in name order:
+ * a name only in the upper tree is added (with all below it), one only in
+ * the lower tree gets a whiteout (one, even for a directory), one in both
+ * is written when it changed. A directory is written when it changed or
+ * when anything below it is (moby's changes.go addChanges), so that its
+ * owner and mode survive the unpack; an unchanged one waits on the pending
+ * stack until something below it is written, or is dropped. A directory
+ * that became something else is replaced whole by the new entry, which
+ * removes what was below it, so its old contents need no whiteouts. */
+static int diff_tree(struct pack *p, const char *rel, struct sb_error **err)
+{
+	struct pack_ent *v = NULL, *w = NULL;
+	size_t n = 0, m = 0, i = 0, j = 0;
+	int ret = read_sorted(p, &p->upper, rel, &v, &n, err);
+
+	if (ret == 0)
+		ret = read_sorted(p, &p->lower, rel, &w, &m, err);
+	while (ret == 0 && (i < n || j < m)) {
+		int c = i == n ? 1 : j == m ? -1 : strcmp(v[i].path, w[j].path);
+		const struct pack_ent *cur = c <= 0 ? &v[i] : NULL;
+		bool changed = c < 0 || (c == 0 && ent_changed(&w[j], cur));
+
+		if (c > 0) {
+			ret = flush_pending(p, err);
+			if (ret == 0)
+				ret = write_marker(p, rel, ".wh.", base_of(w[j].path), err);
+		} else if (!S_ISDIR(cur->st.st_mode)) {
+			if (changed)
+				ret = pack_one(p, rel, cur, err);
+		} else if (changed && (c < 0 || !S_ISDIR(w[j].st.st_mode))) {
+			ret = pack_one(p, rel, cur, err);
+			if (ret == 0)
+				ret = pack_tree(p, cur->path, err);
+		} else {
+			if (changed) {
+				ret = pack_one(p, rel, cur, err);
+			} else {
+				p->pending = sb_xgrow(p->pending, &p->apending, p->npending + 1, sizeof(*p->pending));
+				p->pending[p->npending++] = cur;
+			}
+			if (ret == 0)
+				ret = diff_tree(p, cur->path, err);
+			if (!changed) {
+				p->npending--;
+				if (p->nwritten > p->npending)
+					p->nwritten = p->npending;
+			}
+		}
+		i += c <= 0;
+		j += c >= 0;
+	}
+	ents_free(v, n);
+	ents_free(w, m);
 	return ret;
 }
 
 int sb_layer_pack_dir_to(const char *dir, const struct sb_layer_pack_opts *opts, const struct sb_layer_sink *sink,
 			 struct sb_layer_result *out, struct sb_error **err)
 {
-	return sb_layer_pack_dir_sink(dir, opts, sink, true, out, err);
+	return sb_layer_pack_sink(NULL, dir, opts, sink, true, out, err);
 }
 
-int sb_layer_pack_dir_sink(const char *dir, const struct sb_layer_pack_opts *opts, const struct sb_layer_sink *sink,
-			   bool hash_blob, struct sb_layer_result *out, struct sb_error **err)
+int sb_layer_pack_diff_to(const char *lower, const char *upper, const struct sb_layer_pack_opts *opts,
+			  const struct sb_layer_sink *sink, struct sb_layer_result *out, struct sb_error **err)
+{
+	return sb_layer_pack_sink(lower, upper, opts, sink, true, out, err);
+}
+
+int sb_layer_pack_sink(const char *lower, const char *dir, const struct sb_layer_pack_opts *opts,
+		       const struct sb_layer_sink *sink, bool hash_blob, struct sb_layer_result *out,
+		       struct sb_error **err)
 {
 	struct sb_layer_pack_opts defaults;
 	struct pack p;
@@ -458,11 +692,22 @@ int sb_layer_pack_dir_sink(const char *dir, const struct sb_layer_pack_opts *opt
 	}
 	memset(out, 0, sizeof(*out));
 	memset(&p, 0, sizeof(p));
-	p.dir = dir;
+	p.upper.dir = dir;
 	p.opts = opts;
-	p.rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (p.rootfd < 0)
+	p.overlay = opts->overlay_upper && !lower;
+	p.lower.dir = lower;
+	p.lower.rootfd = -1;
+	p.upper.rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p.upper.rootfd < 0)
 		return sb_error_set(err, errno, "open %s", dir);
+	if (lower) {
+		p.lower.rootfd = open(lower, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (p.lower.rootfd < 0) {
+			int e = errno;
+			close(p.upper.rootfd);
+			return sb_error_set(err, e, "open %s", lower);
+		}
+	}
 	p.proc = access("/proc/self/fd", X_OK) == 0;
 	sb_strbuf_init(&p.name, 0);
 	p.buf = sb_xmalloc(DATA_CHUNK);
@@ -479,7 +724,7 @@ int sb_layer_pack_dir_sink(const char *dir, const struct sb_layer_pack_opts *opt
 	p.a = tar_writer(&p, err);
 	if (!p.a)
 		goto out;
-	if (pack_tree(&p, "", err) < 0)
+	if ((lower ? diff_tree(&p, "", err) : pack_tree(&p, "", err)) < 0)
 		goto out;
 	if (archive_write_close(p.a) != ARCHIVE_OK) {
 		archive_fail(&p, "finish tar", err);
@@ -491,8 +736,12 @@ int sb_layer_pack_dir_sink(const char *dir, const struct sb_layer_pack_opts *opt
 	out->skipped = p.skipped;
 	ret = 0;
 out:
-	if (ret < 0)
-		sb_error_wrap(err, "pack %s", dir);
+	if (ret < 0) {
+		if (lower)
+			sb_error_wrap(err, "diff %s against %s", dir, lower);
+		else
+			sb_error_wrap(err, "pack %s", dir);
+	}
 	if (p.a)
 		archive_write_free(p.a);
 	archive_entry_free(p.e);
@@ -501,13 +750,16 @@ out:
 	for (size_t i = 0; i < p.ninodes; i++)
 		free(p.inodes[i].path);
 	free(p.inodes);
+	free(p.pending);
 	free(p.buf);
 	sb_strbuf_release(&p.name);
 	if (loc) {
 		uselocale(old);
 		freelocale(loc);
 	}
-	close(p.rootfd);
+	close(p.upper.rootfd);
+	if (p.lower.rootfd >= 0)
+		close(p.lower.rootfd);
 	return ret;
 }
 

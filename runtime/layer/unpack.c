@@ -20,6 +20,7 @@
 #define WHITEOUT ".wh."
 #define WHITEOUT_META ".wh..wh."
 #define WHITEOUT_OPAQUE ".wh..wh..opq"
+#define OVERLAY_OPAQUE "trusted.overlay.opaque"
 
 /* A directory's mode and times, applied after everything below it. */
 struct dirmeta {
@@ -274,6 +275,60 @@ static int whiteout(struct unpack *u, const char *clean, const char *base, struc
 	return prune(u, pfd, base, &u->phys, err);
 }
 
+/* overlayfs's own whiteout: a character device 0:0. */
+static bool is_overlay_whiteout(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+}
+
+static int set_opaque(int fd, const char *what, struct sb_error **err)
+{
+	if (fsetxattr(fd, OVERLAY_OPAQUE, "y", 1, 0) < 0)
+		return sb_error_set(err, errno, "set %s on %s", OVERLAY_OPAQUE, what);
+	return 0;
+}
+
+/* A whiteout kept for overlayfs (overlay_whiteouts): the snapshot starts
+ * empty, so what is at NAME came from this layer and the whiteout, which
+ * applies first, only has to hide the lower layers' NAME: a non-directory
+ * of this layer hides it already, a directory of this layer must stop
+ * merging with it (opaque), and else NAME becomes overlayfs's whiteout
+ * device. The opaque marker makes its directory opaque, so that overlayfs
+ * shows none of the lower layers' entries there. */
+static int overlay_whiteout(struct unpack *u, const char *clean, const char *base, struct sb_error **err)
+{
+	sb_autoclose int fd = -1;
+	const char *leaf;
+	struct stat st;
+	int pfd;
+
+	u->stats->whiteouts++;
+	if (sb_resolver_parent(&u->res, clean, true, &pfd, &leaf, &u->phys, err) < 0)
+		return -1;
+	if (!strcmp(base, WHITEOUT_OPAQUE)) {
+		fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return sb_error_set(err, errno, "open %s", u->phys.len ? u->phys.buf : "/");
+		return set_opaque(fd, u->phys.len ? u->phys.buf : "/", err);
+	}
+	base += strlen(WHITEOUT);
+	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return sb_error_setx(err, EINVAL, "invalid whiteout");
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return 0;
+		fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return sb_error_set(err, errno, "open %s", base);
+		return set_opaque(fd, base, err);
+	}
+	if (errno != ENOENT)
+		return sb_error_set(err, errno, "stat %s", base);
+	if (mknodat(pfd, base, S_IFCHR, makedev(0, 0)) < 0)
+		return sb_error_set(err, errno, "mknod whiteout %s", base);
+	return 0;
+}
+
 static int make_hardlink(struct unpack *u, struct archive_entry *e, const char *clean, struct sb_error **err)
 {
 	const char *target = archive_entry_hardlink(e);
@@ -377,7 +432,7 @@ static int apply_entry(struct unpack *u, struct archive_entry *e, const char *na
 	const char *clean, *base, *leaf;
 	struct timespec ts[2];
 	struct stat st;
-	bool exists;
+	bool exists, whited_out = false;
 	int pfd;
 
 	if (sb_path_clean(name, &u->clean) < 0)
@@ -407,12 +462,13 @@ static int apply_entry(struct unpack *u, struct archive_entry *e, const char *na
 	base = strrchr(clean, '/');
 	base = base ? base + 1 : clean;
 
-	if (u->opts->apply_whiteouts) {
+	if (u->opts->apply_whiteouts || u->opts->overlay_whiteouts) {
 		/* AUFS keeps its own metadata under .wh..wh.*: not content. */
 		if (!strncmp(clean, WHITEOUT_META, strlen(WHITEOUT_META)) && strcmp(base, WHITEOUT_OPAQUE))
 			return 0;
 		if (!strncmp(base, WHITEOUT, strlen(WHITEOUT)))
-			return whiteout(u, clean, base, err);
+			return u->opts->overlay_whiteouts ? overlay_whiteout(u, clean, base, err)
+							  : whiteout(u, clean, base, err);
 	}
 	if (archive_entry_hardlink(e) || archive_entry_hardlink_utf8(e))
 		return make_hardlink(u, e, clean, err);
@@ -444,6 +500,7 @@ static int apply_entry(struct unpack *u, struct archive_entry *e, const char *na
 	/* layer.md "Changeset over existing files": two directories merge,
 	 * anything else is removed and recreated. */
 	if (exists && !(S_ISDIR(st.st_mode) && type == AE_IFDIR)) {
+		whited_out = u->opts->overlay_whiteouts && is_overlay_whiteout(&st);
 		sb_resolver_invalidate(&u->res);
 		if (S_ISDIR(st.st_mode)) {
 			if (sb_rm_rf(pfd, leaf, err) < 0)
@@ -492,6 +549,9 @@ static int apply_entry(struct unpack *u, struct archive_entry *e, const char *na
 		if (!u->root && fchmod(fd, perm | S_IRWXU) < 0)
 			return sb_error_set(err, errno, "chmod");
 		if (apply_xattrs(u, e, fd, -1, NULL, err) < 0)
+			return -1;
+		/* In place of this layer's whiteout: see overlay_whiteout. */
+		if (whited_out && set_opaque(fd, u->phys.buf, err) < 0)
 			return -1;
 		add_dir(u, u->phys.buf, perm, ts);
 		return 0;
