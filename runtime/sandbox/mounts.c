@@ -176,6 +176,11 @@ int sb_overlay_mount(const char *const *lower_dirs, const char *upper_dir, const
 	 * another build's overlay uses at the same time is refused. Older
 	 * kernels without the option reject it: not an error. */
 	fsconfig(fs, FSCONFIG_SET_STRING, "index", "off", 0);
+	/* a renamed directory or a metadata-only copy-up would leave part of
+	 * an entry in the lower layers: an upper dir must hold whole entries
+	 * to be packed as a layer */
+	fsconfig(fs, FSCONFIG_SET_STRING, "redirect_dir", "off", 0);
+	fsconfig(fs, FSCONFIG_SET_STRING, "metacopy", "off", 0);
 	if (upper_dir) {
 		if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper_dir, 0) < 0)
 			return sb_error_set(err, errno, "overlay upperdir %s", upper_dir);
