@@ -213,7 +213,7 @@ static int do_metadata(struct step *s)
 		/* dispatchEntrypoint: an inherited CMD does not survive a new
 		 * ENTRYPOINT */
 		if (!st->cmd_set)
-			json_object_set_new(c, "Cmd", json_null());
+			json_object_del(c, "Cmd");
 		break;
 	case SB_INSTR_HEALTHCHECK: {
 		json_t *h = json_object();
