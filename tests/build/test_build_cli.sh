@@ -1,0 +1,131 @@
+# slimbuild build as a CLI: docker build's flags and outputs, the step
+# cache, progress output, usage errors, stdin contexts, pushing to a real
+# registry, and what a failure leaves behind.
+source "$(dirname "$0")/../integration/lib.sh"
+jqe() { jq -e "$@" >/dev/null; }
+
+BASE_TAR=$(sb_base_rootfs_tar)
+"$SLIMBUILD" import "$BASE_TAR" debian:bookworm >/dev/null
+
+C=$SB_T/ctx
+mkdir -p "$C"
+echo data >"$C/file.txt"
+cat >"$C/Dockerfile" <<'EOF'
+FROM debian:bookworm
+ARG MSG=default
+ENV WHO=world
+RUN echo "hello $WHO $MSG" | tee /greeting
+WORKDIR /srv/app
+RUN echo "$MSG" > msg
+CMD ["cat", "/greeting"]
+EOF
+
+# -- a first build: plain progress, tags, iidfile, metadata-file
+out=$("$SLIMBUILD" build --progress plain -t cli:one -t cli:two --iidfile "$SB_T/iid" \
+	--metadata-file "$SB_T/md.json" --build-arg MSG=given "$C" 2>&1)
+rc=$?
+check "first build exits 0" [ "$rc" -eq 0 ]
+check "plain progress numbers the steps" grep -q '^#[0-9]* \[2/4\] RUN echo "hello' <<<"$out"
+check "RUN output is shown under its step" grep -qE '^#[0-9]+ [0-9]+\.[0-9]{3} hello world given$' <<<"$out"
+check "steps end with DONE and a duration" grep -qE '^#[0-9]+ DONE [0-9]+\.[0-9]s' <<<"$out"
+check "both tags named" bash -c "grep -q 'naming to docker.io/library/cli:one' <<<\"\$1\" && grep -q 'naming to docker.io/library/cli:two' <<<\"\$1\"" _ "$out"
+iid=$(cat "$SB_T/iid")
+check "iidfile holds the config digest" bash -c "\"$SLIMBUILD\" inspect cli:one | jq -e --arg i '$iid' '.[0].Id == \$i' >/dev/null"
+check "metadata-file has the manifest digest" bash -c "jq -e --arg d \"\$(\"$SLIMBUILD\" inspect cli:one | jq -r '.[0].ManifestDigest')\" '.\"containerimage.digest\" == \$d' '$SB_T/md.json' >/dev/null"
+check "metadata-file has the config digest" jqe --arg i "$iid" '."containerimage.config.digest" == $i' "$SB_T/md.json"
+check "metadata-file names the images" jqe '."image.name" == "docker.io/library/cli:one,docker.io/library/cli:two"' "$SB_T/md.json"
+cfg=$("$SLIMBUILD" inspect cli:one | jq '.[0].Config.config')
+check "ENV in the config" jqe '.Env | index("WHO=world") != null' <<<"$cfg"
+check "ARG not in the config" jqe '[.Env[] | select(startswith("MSG="))] | length == 0' <<<"$cfg"
+check "WORKDIR in the config" jqe '.WorkingDir == "/srv/app"' <<<"$cfg"
+check "CMD in the config" jqe '.Cmd == ["cat","/greeting"]' <<<"$cfg"
+"$SLIMBUILD" unpack cli:one "$SB_T/root1" >/dev/null
+check "the build arg reached RUN" grep -qx 'hello world given' "$SB_T/root1/greeting"
+check "a relative file lands in WORKDIR" grep -qx given "$SB_T/root1/srv/app/msg"
+
+# -- no-change rebuild: every step cached
+out=$("$SLIMBUILD" build --progress plain -t cli:one --metadata-file "$SB_T/md2.json" --build-arg MSG=given "$C" 2>&1)
+check "rebuild: RUN steps are CACHED" [ "$(grep -c ' CACHED$' <<<"$out")" -eq 3 ]
+check "rebuild: nothing ran" jqe '."slimbuild.steps" == 0 and ."slimbuild.cached" == 3' "$SB_T/md2.json"
+# a changed build arg invalidates the RUN steps after the ARG
+out=$("$SLIMBUILD" build --progress plain -t cli:three --build-arg MSG=other "$C" 2>&1)
+check "changed build arg: every step after the ARG runs again" [ "$(grep -c ' CACHED$' <<<"$out")" -eq 0 ]
+"$SLIMBUILD" unpack cli:three "$SB_T/root3" >/dev/null
+check "changed build arg: new value used" grep -qx other "$SB_T/root3/srv/app/msg"
+# --no-cache
+out=$("$SLIMBUILD" build --progress plain --no-cache -t cli:one --build-arg MSG=given "$C" 2>&1)
+check "--no-cache runs every step" [ "$(grep -c ' CACHED$' <<<"$out")" -eq 0 ]
+# an unused build arg is a warning, not an error
+out=$("$SLIMBUILD" build --progress plain -t cli:one --build-arg NOPE=1 "$C" 2>&1)
+check "unused build arg warns" grep -q 'build-args \[NOPE\] were not consumed' <<<"$out"
+
+# -- quiet prints the image ID only
+out=$("$SLIMBUILD" build -q "$C" 2>/dev/null)
+check "-q prints only the image ID" grep -qxE 'sha256:[0-9a-f]{64}' <<<"$out"
+# build is the default verb
+out=$("$SLIMBUILD" -q -f "$C/Dockerfile" "$C" 2>/dev/null)
+check "slimbuild -f F CONTEXT builds" grep -qxE 'sha256:[0-9a-f]{64}' <<<"$out"
+
+# -- outputs
+"$SLIMBUILD" build -q -o "type=oci,dest=$SB_T/img.oci.tar" -o "type=docker,dest=$SB_T/img.docker.tar" \
+	-o "type=tar,dest=$SB_T/rootfs.tar" -o "type=local,dest=$SB_T/local" -t cli:out "$C" >/dev/null 2>&1
+check "-o type=oci: umoci reads it" bash -c "mkdir -p '$SB_T/ocil' && tar -xf '$SB_T/img.oci.tar' -C '$SB_T/ocil' && umoci unpack --image '$SB_T/ocil:out' '$SB_T/umoci' >/dev/null"
+check "-o type=oci: the unpacked tree has the file" test -f "$SB_T/umoci/rootfs/greeting"
+check "-o type=docker: skopeo reads it" skopeo inspect "docker-archive:$SB_T/img.docker.tar" >/dev/null
+check "-o type=tar: rootfs tar holds /greeting" bash -c "tar -tf '$SB_T/rootfs.tar' | grep -qx greeting"
+check "-o type=local: rootfs directory" test -f "$SB_T/local/srv/app/msg"
+"$SLIMBUILD" build -q -o type=tar,dest=- "$C" 2>/dev/null >"$SB_T/stdout.tar"
+check "-o type=tar,dest=- streams to stdout" bash -c "tar -tf '$SB_T/stdout.tar' | grep -qx greeting"
+
+# -- context from stdin: a tar, and a bare Dockerfile
+tar -C "$C" -cf - . | "$SLIMBUILD" build -q -t cli:stdin - >/dev/null 2>&1
+check "context tar on stdin" bash -c "\"$SLIMBUILD\" inspect cli:stdin >/dev/null"
+printf 'FROM debian:bookworm\nRUN echo piped > /p\n' | "$SLIMBUILD" build -q -t cli:piped - >/dev/null 2>&1
+"$SLIMBUILD" unpack cli:piped "$SB_T/piped" >/dev/null 2>&1
+check "Dockerfile on stdin" grep -qx piped "$SB_T/piped/p"
+
+# -- usage errors exit 2, build errors exit 1 with FILE:LINE
+set +e
+"$SLIMBUILD" build --platform linux/s390x "$C" >/dev/null 2>&1
+check "--platform of another arch is a usage error" [ $? -eq 2 ]
+"$SLIMBUILD" build --progress fancy "$C" >/dev/null 2>&1
+check "bad --progress is a usage error" [ $? -eq 2 ]
+"$SLIMBUILD" build >/dev/null 2>&1
+check "no context is a usage error" [ $? -eq 2 ]
+mkdir -p "$SB_T/bad"
+printf 'FROM debian:bookworm\nRUN true\nCOPY --frm=x a b\n' >"$SB_T/bad/Dockerfile"
+err=$("$SLIMBUILD" build "$SB_T/bad" 2>&1)
+rc=$?
+check "unknown flag fails with exit 1" [ "$rc" -eq 1 ]
+check "unknown flag names Dockerfile:3" grep -q 'Dockerfile:3: dockerfile parse error on line 3: unknown flag: --frm' <<<"$err"
+printf 'FROM debian:bookworm\nRUN echo before-fail > /marker-xyz && exit 7\n' >"$SB_T/bad/Dockerfile"
+before=$(ls "$SLIMBUILD_ROOT/blobs/sha256" | wc -l)
+err=$("$SLIMBUILD" build --progress plain -t cli:failed "$SB_T/bad" 2>&1)
+rc=$?
+check "failed RUN exits 1" [ "$rc" -eq 1 ]
+check "failed RUN names the line and the exit code" grep -q 'Dockerfile:2: process "/bin/sh -c echo before-fail > /marker-xyz && exit 7" did not complete successfully: exit code: 7' <<<"$err"
+check "failed RUN leaves no tag" bash -c "! \"$SLIMBUILD\" inspect cli:failed >/dev/null 2>&1"
+after=$(ls "$SLIMBUILD_ROOT/blobs/sha256" | wc -l)
+check "failed RUN leaves no blob" [ "$before" -eq "$after" ]
+check "failed RUN leaves no temporary dirs" bash -c "[ -z \"\$(ls -A '$SLIMBUILD_ROOT/tmp' 2>/dev/null)\" ]"
+printf 'FROM debian:bookworm\nRUN exit 0\n' >"$SB_T/bad/Dockerfile"
+"$SLIMBUILD" build --target nope "$SB_T/bad" >/dev/null 2>&1
+check "unknown --target fails" [ $? -eq 1 ]
+set -e
+
+# -- --push and -o type=registry to a real registry
+sb_start_registry
+R=127.0.0.1:$SB_REGISTRY_PORT
+"$SLIMBUILD" build -q --push -t "$R/cli/app:v1" "$C" >/dev/null 2>&1
+check "--push: skopeo sees the image" skopeo inspect --tls-verify=false "docker://$R/cli/app:v1" >/dev/null
+"$SLIMBUILD" build -q -o "type=registry,name=$R/cli/app:v2" "$C" >/dev/null 2>&1
+check "-o type=registry pushes" skopeo inspect --tls-verify=false "docker://$R/cli/app:v2" >/dev/null
+
+# -- a pulled base: FROM an image only the registry has
+"$SLIMBUILD" push debian:bookworm "$R/library/debian:pulled" >/dev/null 2>&1
+export SLIMBUILD_ROOT=$SB_T/store2
+printf 'FROM %s\nRUN echo on-pulled > /x\n' "$R/library/debian:pulled" >"$SB_T/bad/Dockerfile"
+"$SLIMBUILD" build -q -t cli:pulled "$SB_T/bad" >/dev/null 2>&1
+check "FROM pulls a base missing from the store" bash -c "\"$SLIMBUILD\" unpack cli:pulled '$SB_T/pulled' >/dev/null && grep -qx on-pulled '$SB_T/pulled/x'"
+
+finish
