@@ -102,7 +102,9 @@ fi
 # layer_grep STRING: print the blobs of the store that hold STRING, after
 # decompressing those that are compressed
 layer_grep() {
-  local b
+  # grep -q stops reading early: without pipefail, for the SIGPIPE
+  local - b
+  set +o pipefail
   for b in "$SLIMBUILD_ROOT"/blobs/sha256/*; do
     if zstd -qdc "$b" 2>/dev/null | grep -qaF "$1" ||
       gzip -qdc "$b" 2>/dev/null | grep -qaF "$1" ||
