@@ -56,6 +56,9 @@ cleanup_all() {
   "${B[@]}" rm --all >/dev/null 2>&1 || true
   "${PB[@]}" rm -af >/dev/null 2>&1 || true
   "${PS[@]}" rm -af >/dev/null 2>&1 || true
+  # storage drivers leave mounts below $SB_T (podman's overlay/ bind)
+  awk -v t="$SB_T/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
   sb_cleanup
 }
 trap cleanup_all EXIT

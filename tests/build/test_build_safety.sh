@@ -13,6 +13,13 @@ source "$(dirname "$0")/../integration/lib.sh"
 SB=$SLIMBUILD
 SKIP=0
 skip() { SKIP=$((SKIP + 1)); echo "ok - $* # SKIP slimbuild build is missing"; }
+cleanup_all() {
+  # storage drivers leave mounts below $SB_T (podman's overlay/ bind)
+  awk -v t="$SB_T/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  sb_cleanup
+}
+trap cleanup_all EXIT
 have_build=0
 if "$SB" build --help >/dev/null 2>&1; then have_build=1; fi
 
