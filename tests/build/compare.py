@@ -105,6 +105,11 @@ def config(who, path):
         v = c.get(k)
         if k == "Labels" and v:
             v = {a: b for a, b in v.items() if a not in GLOBAL_LABELS}
+        if k == "Env" and v:
+            # the order of Env entries means nothing to a runtime (keys
+            # are unique); buildah appends the default PATH where BuildKit
+            # puts it first, so compare them as sets
+            v = sorted(v)
         if v in (None, "", [], {}):
             continue
         out[k] = v
