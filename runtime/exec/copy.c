@@ -33,110 +33,18 @@
 
 #include "runtime/core/fs.h"
 #include "runtime/core/utf8.h"
-#include "runtime/exec/internal.h"
+#include "runtime/exec/copy_impl.h"
 #include "runtime/layer/internal.h"
 #include "runtime/sandbox/sandbox.h"
 
 #define XATTR_LIST_MAX_SIZE (64u * 1024)
 #define COPY_CHUNK (256u * 1024)
 
-struct entry {
-	char *rel;     /* below the source item; "" for the item itself */
-	struct stat st;
-	char *link;    /* symlink target */
-};
-
-struct tree {
-	struct entry *v;
-	size_t n, alloc;
-};
-
-struct hardlink {
-	dev_t dev;
-	ino_t ino;
-	char *dst; /* relative to the target directory */
-};
-
-/* A directory whose mode and times wait until its contents are in. */
-struct pending_dir {
-	char *dst; /* relative to the target directory */
-	struct stat st;
-};
-
-struct copier {
-	const struct sb_copy_spec *spec;
-	bool digest_only;
-	struct sb_sha256 hash;
-	const struct sb_patterns *ignore;
-	struct sb_patterns *excludes;
-	bool chown;
-	uid_t uid;
-	gid_t gid;
-	bool chmod;
-	struct sb_chmod mode;
-	char *dest;    /* clean, relative to the destination root ("" is "/") */
-	bool dest_dir; /* written with a trailing "/" (or several sources) */
-	bool root;     /* euid 0: owners and device nodes can be set */
-	unsigned char *buf;
-	/* per placed tree */
-	struct hardlink *links;
-	size_t nlinks, alinks;
-	struct pending_dir *dirs;
-	size_t ndirs, adirs;
-};
-
-/* ---- paths ---- */
-
-static int open_in_root(int rootfd, const char *rel, int flags, bool follow)
-{
-	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)),
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-	return (int)syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof(how));
-}
-
-/* p cleaned against "/", without the leading "/": "" is the root. */
-static char *root_clean(const char *p)
-{
-	sb_autofree char *abs = sb_xasprintf("/%s", p);
-	char *c = sb_go_clean(abs);
-	memmove(c, c + 1, strlen(c));
-	return c;
-}
-
-static char *join(const char *a, const char *b)
-{
-	if (!*a)
-		return sb_xstrdup(b);
-	if (!*b)
-		return sb_xstrdup(a);
-	return sb_xasprintf("%s/%s", a, b);
-}
-
-static char *dir_of(const char *p)
-{
-	const char *s = strrchr(p, '/');
-	return s ? sb_xstrndup(p, (size_t)(s - p)) : sb_xstrdup("");
-}
-
-static const char *base_of(const char *p)
-{
-	const char *s = strrchr(p, '/');
-	return s ? s + 1 : p;
-}
-
-static void quote(struct sb_strbuf *sb, const char *s)
-{
-	sb_strbuf_reset(sb);
-	sb_go_quote(sb, s, strlen(s));
-}
-
 /* copy.MkdirAll inside the destination root: missing directories are made
  * 0755 and given the --chown owner. Returns a directory descriptor. */
 static int mkdir_all(struct copier *c, const char *rel, struct sb_error **err)
 {
-	int cur, fd = open_in_root(c->spec->dst_fd, rel, O_RDONLY | O_DIRECTORY, true);
+	int cur, fd = sb_copy_open_in_root(c->spec->dst_fd, rel, O_RDONLY | O_DIRECTORY, true);
 	struct sb_strbuf prefix = SB_STRBUF_INIT;
 	const char *p = rel;
 
@@ -145,7 +53,7 @@ static int mkdir_all(struct copier *c, const char *rel, struct sb_error **err)
 			return sb_error_set(err, errno, "open /%s", rel);
 		return fd;
 	}
-	cur = open_in_root(c->spec->dst_fd, "", O_RDONLY | O_DIRECTORY, true);
+	cur = sb_copy_open_in_root(c->spec->dst_fd, "", O_RDONLY | O_DIRECTORY, true);
 	if (cur < 0)
 		return sb_error_set(err, errno, "open the destination root");
 	while (*p) {
@@ -155,7 +63,7 @@ static int mkdir_all(struct copier *c, const char *rel, struct sb_error **err)
 		if (prefix.len)
 			sb_strbuf_addc(&prefix, '/');
 		sb_strbuf_adds(&prefix, comp);
-		next = open_in_root(c->spec->dst_fd, prefix.buf, O_RDONLY | O_DIRECTORY, true);
+		next = sb_copy_open_in_root(c->spec->dst_fd, prefix.buf, O_RDONLY | O_DIRECTORY, true);
 		if (next < 0 && errno == ENOENT) {
 			if (mkdirat(cur, comp, 0755) == 0) {
 				/* the umask must not decide the mode */
@@ -168,7 +76,7 @@ static int mkdir_all(struct copier *c, const char *rel, struct sb_error **err)
 				sb_error_set(err, errno, "mkdir /%s", prefix.buf);
 				goto fail;
 			}
-			next = open_in_root(c->spec->dst_fd, prefix.buf, O_RDONLY | O_DIRECTORY, true);
+			next = sb_copy_open_in_root(c->spec->dst_fd, prefix.buf, O_RDONLY | O_DIRECTORY, true);
 		}
 		if (next < 0) {
 			sb_error_set(err, errno, "mkdir /%s", prefix.buf);
@@ -257,290 +165,6 @@ static int resolve_chown(struct copier *c, const char *spec, struct sb_error **e
 	return 0;
 }
 
-/* ---- reading the source ---- */
-
-static void tree_release(struct tree *t)
-{
-	for (size_t i = 0; i < t->n; i++) {
-		free(t->v[i].rel);
-		free(t->v[i].link);
-	}
-	free(t->v);
-	memset(t, 0, sizeof(*t));
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Names in dirfd, sorted as Go's os.ReadDir sorts them. */
-static int list_dir(int dirfd, const char *what, char ***out, size_t *n, struct sb_error **err)
-{
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	size_t alloc = 0;
-	struct dirent *de;
-	DIR *d;
-
-	*out = NULL;
-	*n = 0;
-	if (fd < 0)
-		return sb_error_set(err, errno, "open %s", what);
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return sb_error_set(err, errno, "open %s", what);
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		*out = sb_xgrow(*out, &alloc, *n + 1, sizeof(**out));
-		(*out)[(*n)++] = sb_xstrdup(de->d_name);
-	}
-	closedir(d);
-	if (*n > 1)
-		qsort(*out, *n, sizeof(**out), name_cmp);
-	return 0;
-}
-
-static void free_names(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
-/* Whether a path is left out: .dockerignore'd (ctx, the context path)
- * or --exclude'd (ex, relative to the source; NULL: not checked). *dive
- * says whether a left-out directory may still hold something kept. */
-static bool left_out(const struct copier *c, const char *ctx, const char *ex, bool *dive)
-{
-	bool out = false;
-	*dive = false;
-	if (ctx && c->ignore && sb_patterns_match(c->ignore, ctx)) {
-		out = true;
-		*dive = sb_patterns_may_include_below(c->ignore, ctx);
-	}
-	if (ex && c->excludes && sb_patterns_match(c->excludes, ex)) {
-		bool d = sb_patterns_may_include_below(c->excludes, ex);
-		*dive = out ? *dive && d : d;
-		out = true;
-	}
-	return out;
-}
-
-static void push_entry(struct tree *t, const char *rel, const struct stat *st, char *link)
-{
-	struct entry *e;
-	t->v = sb_xgrow(t->v, &t->alloc, t->n + 1, sizeof(*t->v));
-	e = &t->v[t->n++];
-	e->rel = sb_xstrdup(rel);
-	e->st = *st;
-	e->link = link;
-}
-
-static void pop_entry(struct tree *t)
-{
-	t->n--;
-	free(t->v[t->n].rel);
-	free(t->v[t->n].link);
-}
-
-/* Collect what lies below the directory dirfd (rel below the item),
- * pre-order. ctx and ex are the prefixes for ignore and exclude checks
- * (NULL: none). Returns how many entries were kept, or -1. */
-static ssize_t collect_dir(struct copier *c, int dirfd, const char *rel, const char *ctx, const char *ex,
-			   struct tree *t, struct sb_error **err)
-{
-	char **names = NULL;
-	size_t n = 0;
-	ssize_t kept = 0;
-
-	if (list_dir(dirfd, *rel ? rel : ".", &names, &n, err) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		sb_autofree char *r = join(rel, names[i]);
-		sb_autofree char *cp = ctx ? join(ctx, names[i]) : NULL;
-		sb_autofree char *ep = ex ? join(ex, names[i]) : NULL;
-		struct stat st;
-		bool out, dive;
-		char *link = NULL;
-
-		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			sb_error_set(err, errno, "stat %s", r);
-			goto fail;
-		}
-		/* The BuildKit client does not send sockets. */
-		if (S_ISSOCK(st.st_mode))
-			continue;
-		out = left_out(c, cp, ep, &dive);
-		if (out && !(S_ISDIR(st.st_mode) && dive))
-			continue;
-		if (S_ISLNK(st.st_mode)) {
-			char target[PATH_MAX];
-			ssize_t len = readlinkat(dirfd, names[i], target, sizeof(target) - 1);
-			if (len < 0) {
-				sb_error_set(err, errno, "readlink %s", r);
-				goto fail;
-			}
-			target[len] = '\0';
-			link = sb_xstrdup(target);
-		}
-		push_entry(t, r, &st, link);
-		if (S_ISDIR(st.st_mode)) {
-			sb_autoclose int sub = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			ssize_t k;
-			if (sub < 0) {
-				sb_error_set(err, errno, "open %s", r);
-				goto fail;
-			}
-			k = collect_dir(c, sub, r, cp, ep, t, err);
-			if (k < 0)
-				goto fail;
-			/* A left-out directory only comes along as the parent
-			 * of something kept. */
-			if (out && k == 0) {
-				pop_entry(t);
-				continue;
-			}
-		}
-		kept++;
-	}
-	free_names(names, n);
-	return kept;
-fail:
-	free_names(names, n);
-	return -1;
-}
-
-/* One source item: a path in the source root, resolved. */
-struct item {
-	char *path;     /* clean, in the source root */
-	char *ex;       /* its own path for --exclude (NULL: not checked) */
-	char *ex_below; /* the --exclude prefix of what it holds ("" or, with --parents, its path) */
-	int fd;         /* O_PATH, symlinks followed */
-	struct stat st;
-};
-
-static void item_release(struct item *it)
-{
-	free(it->path);
-	free(it->ex);
-	free(it->ex_below);
-	if (it->fd >= 0)
-		close(it->fd);
-	it->path = it->ex = it->ex_below = NULL;
-	it->fd = -1;
-}
-
-/* Resolve the item and collect its tree. Returns 1 when there is
- * something to copy, 0 when everything is ignored, -1 on error. */
-static int item_tree(struct copier *c, struct item *it, struct tree *t, struct sb_error **err)
-{
-	bool ctx = c->spec->src_is_context && c->ignore;
-	bool out, dive;
-
-	it->fd = open_in_root(c->spec->src_fd, it->path, O_PATH, true);
-	if (it->fd < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : sb_error_set(err, errno, "open %s", it->path);
-	if (fstat(it->fd, &it->st) < 0)
-		return sb_error_set(err, errno, "stat %s", it->path);
-	out = left_out(c, ctx && *it->path ? it->path : NULL, it->ex, &dive);
-	if (out && !(S_ISDIR(it->st.st_mode) && dive))
-		return 0;
-	push_entry(t, "", &it->st, NULL);
-	if (S_ISDIR(it->st.st_mode)) {
-		sb_autoclose int d = openat(it->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		ssize_t k;
-		if (d < 0)
-			return sb_error_set(err, errno, "open %s", it->path);
-		k = collect_dir(c, d, "", ctx ? it->path : NULL,
-				c->excludes ? (it->ex_below ? it->ex_below : "") : NULL, t, err);
-		if (k < 0)
-			return -1;
-		if (out && k == 0)
-			return 0;
-	}
-	return 1;
-}
-
-/* fsutil's splitWildcards over a clean path. */
-static void split_wildcards(const char *p, char **d1, char **d2)
-{
-	const char *q = p;
-	while (*q) {
-		size_t n = strcspn(q, "/");
-		sb_autofree char *comp = sb_xstrndup(q, n);
-		if (sb_has_wildcards(comp))
-			break;
-		q += n;
-		while (*q == '/')
-			q++;
-	}
-	*d1 = sb_xstrndup(p, (size_t)(q - p));
-	if ((*d1)[0] && (*d1)[strlen(*d1) - 1] == '/')
-		(*d1)[strlen(*d1) - 1] = '\0';
-	*d2 = sb_xstrdup(q);
-}
-
-static size_t depth(const char *p)
-{
-	size_t n = 1;
-	for (; *p; p++)
-		n += *p == '/';
-	return n;
-}
-
-/* fsutil's resolveWildcards: walk dir (below the root: base) in lexical
- * order matching paths relative to it against pat; a matching directory
- * is not descended. A path deeper than the pattern cannot match. */
-static int walk_matches(struct copier *c, int dirfd, const char *base, const char *rel, const char *pat,
-			char ***out, size_t *n, size_t *alloc, struct sb_error **err)
-{
-	char **names = NULL;
-	size_t nn = 0;
-	int ret = -1;
-
-	if (list_dir(dirfd, *rel ? rel : "/", &names, &nn, err) < 0)
-		return -1;
-	for (size_t i = 0; i < nn; i++) {
-		sb_autofree char *r = join(rel, names[i]);
-		sb_autofree char *full = join(base, r);
-		struct stat st;
-		int m;
-		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			sb_error_set(err, errno, "stat %s", full);
-			goto out;
-		}
-		if (c->spec->src_is_context && c->ignore && sb_patterns_match(c->ignore, full) &&
-		    !(S_ISDIR(st.st_mode) && sb_patterns_may_include_below(c->ignore, full)))
-			continue;
-		m = sb_go_match(pat, r);
-		if (m < 0) {
-			sb_error_setx(err, EINVAL, "%s: syntax error in pattern", pat);
-			goto out;
-		}
-		if (m) {
-			*out = sb_xgrow(*out, alloc, *n + 1, sizeof(**out));
-			(*out)[(*n)++] = sb_xstrdup(r);
-			continue;
-		}
-		if (S_ISDIR(st.st_mode) && depth(r) < depth(pat)) {
-			sb_autoclose int sub = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub < 0) {
-				sb_error_set(err, errno, "open %s", full);
-				goto out;
-			}
-			if (walk_matches(c, sub, base, r, pat, out, n, alloc, err) < 0)
-				goto out;
-		}
-	}
-	ret = 0;
-out:
-	free_names(names, nn);
-	return ret;
-}
-
 /* ---- writing ---- */
 
 static int copy_xattrs(int from, int to, const char *what, struct sb_error **err)
@@ -626,9 +250,9 @@ static int clear_target(int pfd, const char *leaf, const char *what, struct sb_e
 /* Where an entry goes: its parent below the target directory. */
 static int open_parent(int target, const char *dst, const char **leaf, struct sb_error **err)
 {
-	sb_autofree char *parent = dir_of(dst);
+	sb_autofree char *parent = sb_copy_dir_of(dst);
 	int fd = sb_open_beneath(target, parent, O_RDONLY | O_DIRECTORY);
-	*leaf = base_of(dst);
+	*leaf = sb_copy_base_of(dst);
 	if (fd < 0)
 		return sb_error_set(err, errno, "open /%s", parent);
 	return fd;
@@ -761,7 +385,7 @@ static int place_tree(struct copier *c, const struct tree *t, int srcfd, int tar
 
 		if (!name && !*e->rel)
 			continue; /* the contents' own directory: no metadata */
-		dst = name ? join(name, e->rel) : sb_xstrdup(e->rel);
+		dst = name ? sb_copy_join(name, e->rel) : sb_xstrdup(e->rel);
 		pfd = open_parent(target, dst, &leaf, err);
 		if (pfd < 0)
 			goto out;
@@ -823,7 +447,7 @@ out:
 static int prepare_target(struct copier *c, const struct stat *st, const char *base, bool contents, int *target,
 			  char **name, struct sb_error **err)
 {
-	sb_autofree char *ensure = c->dest_dir ? sb_xstrdup(c->dest) : dir_of(c->dest);
+	sb_autofree char *ensure = c->dest_dir ? sb_xstrdup(c->dest) : sb_copy_dir_of(c->dest);
 	sb_autofree char *dst = sb_xstrdup(c->dest);
 	sb_autofree char *parent = NULL;
 	struct stat dst_st;
@@ -836,16 +460,16 @@ static int prepare_target(struct copier *c, const struct stat *st, const char *b
 	if (fd < 0)
 		return -1;
 	close(fd);
-	fd = open_in_root(c->spec->dst_fd, dst, O_PATH, true);
+	fd = sb_copy_open_in_root(c->spec->dst_fd, dst, O_PATH, true);
 	exists = fd >= 0 && fstat(fd, &dst_st) == 0;
 	if (fd >= 0)
 		close(fd);
 	if ((!contents && S_ISDIR(st->st_mode) && exists) || (!S_ISDIR(st->st_mode) && exists && S_ISDIR(dst_st.st_mode))) {
-		char *d = join(dst, base);
+		char *d = sb_copy_join(dst, base);
 		free(dst);
 		dst = d;
 		exists = false;
-		fd = open_in_root(c->spec->dst_fd, dst, O_PATH, true);
+		fd = sb_copy_open_in_root(c->spec->dst_fd, dst, O_PATH, true);
 		if (fd >= 0) {
 			exists = fstat(fd, &dst_st) == 0;
 			close(fd);
@@ -859,11 +483,11 @@ static int prepare_target(struct copier *c, const struct stat *st, const char *b
 	}
 	if (!*dst)
 		return sb_error_setx(err, EISDIR, "cannot replace to directory / with file");
-	parent = dir_of(dst);
+	parent = sb_copy_dir_of(dst);
 	*target = mkdir_all(c, parent, err);
 	if (*target < 0)
 		return -1;
-	*name = sb_xstrdup(base_of(dst));
+	*name = sb_xstrdup(sb_copy_base_of(dst));
 	return 0;
 }
 
@@ -931,163 +555,12 @@ static int extract(struct copier *c, int fd, const char *what, struct sb_error *
 	return 0;
 }
 
-/* One thing to copy: an item of the source root, a download or a
- * heredoc. */
-struct job {
-	struct item it;
-	struct tree t;
-	const char *word;  /* as written, for messages */
-	char *name;        /* --parents: the path kept below the destination */
-	char *pivot;       /* --parents: where that path starts in the source */
-	const char *url;
-	const struct sb_inline *file;
-};
-
-static void job_release(struct job *j)
-{
-	item_release(&j->it);
-	tree_release(&j->t);
-	free(j->name);
-	free(j->pivot);
-}
-
-struct jobs {
-	struct job *v;
-	size_t n, alloc;
-};
-
-static struct job *new_job(struct jobs *js, const char *word)
-{
-	struct job *j;
-	js->v = sb_xgrow(js->v, &js->alloc, js->n + 1, sizeof(*js->v));
-	j = &js->v[js->n++];
-	memset(j, 0, sizeof(*j));
-	j->it.fd = -1;
-	j->word = word;
-	return j;
-}
-
-static int not_found(const char *word, struct sb_error **err)
-{
-	struct sb_strbuf q = SB_STRBUF_INIT;
-	quote(&q, word);
-	sb_error_setx(err, ENOENT, "%s: not found", q.buf);
-	sb_strbuf_release(&q);
-	return -1;
-}
-
-/* Paths below base (in the source root) matching pat: Go's Match over
- * the part from the first wildcard component. */
-static int resolve_wildcards(struct copier *c, const char *path, char ***out, size_t *n, struct sb_error **err)
-{
-	sb_autofree char *d1 = NULL, *d2 = NULL;
-	sb_autoclose int dir = -1;
-	size_t alloc = 0;
-
-	*out = NULL;
-	*n = 0;
-	split_wildcards(path, &d1, &d2);
-	if (sb_go_match(d2, "") < 0)
-		return sb_error_setx(err, EINVAL, "%s: syntax error in pattern", path);
-	dir = open_in_root(c->spec->src_fd, d1, O_RDONLY | O_DIRECTORY, true);
-	if (dir < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : sb_error_set(err, errno, "open %s", d1);
-	if (walk_matches(c, dir, d1, "", d2, out, n, &alloc, err) < 0)
-		return -1;
-	for (size_t i = 0; i < *n; i++) {
-		char *full = join(d1, (*out)[i]);
-		free((*out)[i]);
-		(*out)[i] = full;
-	}
-	return 0;
-}
-
-/* Add the items of one source word. */
-static int add_word(struct copier *c, struct jobs *js, const char *word, struct sb_error **err)
-{
-	sb_autofree char *pivot = NULL, *path = NULL;
-	char **matches = NULL;
-	size_t n = 0, added = 0;
-	int ret = -1;
-
-	if (c->spec->parents) {
-		/* dockerfile2llb: "a/./b/c" copies b/c from a, keeping "b/c". */
-		const char *cut = strstr(word, "/./");
-		if (cut) {
-			sb_autofree char *p = sb_xstrndup(word, (size_t)(cut - word));
-			pivot = root_clean(p);
-			path = root_clean(cut + 3);
-		} else {
-			pivot = sb_xstrdup("");
-			path = root_clean(word);
-		}
-		if (*pivot) {
-			char *full = join(pivot, path);
-			free(path);
-			path = full;
-		}
-	} else {
-		path = root_clean(word);
-	}
-	if (sb_has_wildcards(path)) {
-		if (resolve_wildcards(c, path, &matches, &n, err) < 0)
-			goto out;
-	} else {
-		matches = sb_xmalloc(sizeof(*matches));
-		matches[0] = sb_xstrdup(path);
-		n = 1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct job *j = new_job(js, word);
-		const char *below = pivot && *pivot ? matches[i] + strlen(pivot) + 1 : matches[i];
-		int r;
-		j->it.path = sb_xstrdup(matches[i]);
-		if (c->excludes) {
-			/* fsutil checks what a source holds relative to it;
-			 * a wildcard's matches relative to where the wildcard
-			 * starts (as the documentation's --exclude examples
-			 * expect); with --parents, all relative to the pivot. */
-			if (pivot) {
-				j->it.ex = sb_xstrdup(below);
-				j->it.ex_below = sb_xstrdup(below);
-			} else if (sb_has_wildcards(path)) {
-				sb_autofree char *d1 = NULL, *d2 = NULL;
-				split_wildcards(path, &d1, &d2);
-				j->it.ex = sb_xstrdup(matches[i] + (*d1 ? strlen(d1) + 1 : 0));
-			}
-		}
-		if (pivot) {
-			j->pivot = sb_xstrdup(pivot);
-			j->name = sb_xstrdup(below);
-		}
-		r = item_tree(c, &j->it, &j->t, err);
-		if (r < 0)
-			goto out;
-		if (r == 0) {
-			job_release(j);
-			js->n--;
-			continue;
-		}
-		added++;
-	}
-	if (!added) {
-		not_found(word, err);
-		goto out;
-	}
-	ret = 0;
-out:
-	for (size_t i = 0; i < n; i++)
-		free(matches[i]);
-	free(matches);
-	return ret;
-}
-
 /* --parents: the directories between the destination and the item are
  * copies of the source's (fsutil's createParentDirs). Returns the
  * item's parent directory in the destination. */
 static int make_parents(struct copier *c, const struct job *j, struct sb_error **err)
 {
-	sb_autofree char *dirs = dir_of(j->name);
+	sb_autofree char *dirs = sb_copy_dir_of(j->name);
 	int cur = mkdir_all(c, c->dest, err);
 	const char *p = dirs;
 	struct sb_strbuf sofar = SB_STRBUF_INIT;
@@ -1101,8 +574,8 @@ static int make_parents(struct copier *c, const struct job *j, struct sb_error *
 		sb_strbuf_adds(&sofar, comp);
 		next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0 && errno == ENOENT) {
-			sb_autofree char *src = join(j->pivot, sofar.buf);
-			sb_autoclose int sfd = open_in_root(c->spec->src_fd, src, O_RDONLY | O_DIRECTORY, true);
+			sb_autofree char *src = sb_copy_join(j->pivot, sofar.buf);
+			sb_autoclose int sfd = sb_copy_open_in_root(c->spec->src_fd, src, O_RDONLY | O_DIRECTORY, true);
 			struct stat st;
 			if (sfd < 0 || fstat(sfd, &st) < 0 || mkdirat(cur, comp, 0700) < 0) {
 				sb_error_set(err, errno, "mkdir %s", sofar.buf);
@@ -1167,7 +640,7 @@ static int do_heredoc(struct copier *c, const struct sb_inline *f, struct sb_err
 	st.st_nlink = 1;
 	st.st_atim = now;
 	st.st_mtim = now;
-	return place_single(c, fd, base_of(f->name), &st, err);
+	return place_single(c, fd, sb_copy_base_of(f->name), &st, err);
 }
 
 static int do_url(struct copier *c, const char *url, struct sb_error **err)
@@ -1226,7 +699,7 @@ static int do_job(struct copier *c, struct job *j, struct sb_error **err)
 	if (S_ISDIR(it->st.st_mode))
 		srcfd = openat(it->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	else
-		srcfd = open_in_root(c->spec->src_fd, it->path, S_ISREG(it->st.st_mode) ? O_RDONLY : O_PATH, true);
+		srcfd = sb_copy_open_in_root(c->spec->src_fd, it->path, S_ISREG(it->st.st_mode) ? O_RDONLY : O_PATH, true);
 	if (srcfd < 0)
 		return sb_error_set(err, errno, "open %s", it->path);
 	if (c->spec->add && c->spec->unpack != 0 && S_ISREG(it->st.st_mode) && !j->name &&
@@ -1241,8 +714,8 @@ static int do_job(struct copier *c, struct job *j, struct sb_error **err)
 		target = make_parents(c, j, err);
 		if (target < 0)
 			return -1;
-		name = sb_xstrdup(base_of(j->name));
-	} else if (prepare_target(c, &it->st, base_of(*it->path ? it->path : "/"), true, &target, &name, err) < 0) {
+		name = sb_xstrdup(sb_copy_base_of(j->name));
+	} else if (prepare_target(c, &it->st, sb_copy_base_of(*it->path ? it->path : "/"), true, &target, &name, err) < 0) {
 		return -1;
 	}
 	return place_tree(c, &j->t, srcfd, target, name, err);
@@ -1259,7 +732,7 @@ static int dest_of(struct copier *c, struct sb_error **err)
 	 * directory. */
 	c->dest_dir = !strcmp(d, ".") || d[n - 1] == '/' || (n >= 2 && !strcmp(d + n - 2, "/."));
 	abs = d[0] == '/' ? sb_xstrdup(d) : sb_xasprintf("%s/%s", wd, d);
-	c->dest = root_clean(abs);
+	c->dest = sb_copy_root_clean(abs);
 	(void)err;
 	return 0;
 }
@@ -1324,18 +797,18 @@ static int run(struct copier *c, struct sb_error **err)
 				sb_error_setx(err, EINVAL, "source can't be a URL for COPY");
 				goto out;
 			}
-			new_job(&js, w)->url = w;
+			sb_copy_new_job(&js, w)->url = w;
 			continue;
 		}
 		if (spec->src_fd < 0) {
 			sb_error_setx(err, EBADF, "no source root for %s", w);
 			goto out;
 		}
-		if (add_word(c, &js, w, err) < 0)
+		if (sb_copy_add_word(c, &js, w, err) < 0)
 			goto out;
 	}
 	for (size_t i = 0; i < spec->nfiles; i++)
-		new_job(&js, spec->files[i].name)->file = &spec->files[i];
+		sb_copy_new_job(&js, spec->files[i].name)->file = &spec->files[i];
 	/* Several sources (words, matches of a wildcard, heredocs) can only
 	 * go into a directory: Docker's documented rule. BuildKit would
 	 * write each over the last; the classic builder refused. */
@@ -1351,7 +824,7 @@ static int run(struct copier *c, struct sb_error **err)
 	ret = 0;
 out:
 	for (size_t i = 0; i < js.n; i++)
-		job_release(&js.v[i]);
+		sb_copy_job_release(&js.v[i]);
 	free(js.v);
 	return ret;
 }
