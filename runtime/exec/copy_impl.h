@@ -5,7 +5,7 @@
 
 #include <sys/stat.h>
 
-#include "runtime/exec/internal.h"
+#include "runtime/exec/match.h"
 
 struct entry {
 	char *rel;     /* below the source item; "" for the item itself */

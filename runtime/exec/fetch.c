@@ -10,7 +10,7 @@
 #include <curl/curl.h>
 
 #include "runtime/core/fs.h"
-#include "runtime/exec/internal.h"
+#include "runtime/exec/match.h"
 
 /* A download past this is refused (BuildKit has no bound; a build
  * context-sized cap keeps a runaway server from filling the disk). */

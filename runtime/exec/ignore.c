@@ -15,7 +15,7 @@
 
 #include "runtime/core/fs.h"
 #include "runtime/core/utf8.h"
-#include "runtime/exec/internal.h"
+#include "runtime/exec/match.h"
 
 /* An ignore file past this is not a list of patterns. */
 #define IGNORE_FILE_MAX (4u << 20)

@@ -4,7 +4,7 @@
  * by permissions r w x X s t or a single u g o to copy from. */
 #include <sys/stat.h>
 
-#include "runtime/exec/internal.h"
+#include "runtime/exec/match.h"
 
 static bool valid_symbolic(const char *s)
 {

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "runtime/core/fs.h"
-#include "runtime/exec/internal.h"
+#include "runtime/exec/match.h"
 
 /* ---------------------------------------------------------------- helpers */
 

@@ -2,8 +2,8 @@
  * filepath.Match, moby/patternmatcher patterns (ignore.c), --chmod modes
  * (mode.c) and URL downloads (fetch.c). Not part of the library's API; the
  * unit tests include it. */
-#ifndef SB_EXEC_INTERNAL_H
-#define SB_EXEC_INTERNAL_H
+#ifndef SB_EXEC_MATCH_H
+#define SB_EXEC_MATCH_H
 
 #include <sys/types.h>
 
