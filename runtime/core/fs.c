@@ -145,3 +145,32 @@ int sb_rm_rf(int dirfd, const char *path, struct sb_error **err)
 {
 	return rm_rf_at(dirfd, path, err);
 }
+
+int sb_copy_fd(int from, int to, const char *name, struct sb_error **err)
+{
+	for (;;) {
+		ssize_t n = copy_file_range(from, NULL, to, NULL, 1 << 30, 0);
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
+			return sb_error_set(err, errno, "copy %s", name);
+		break;
+	}
+	/* copy_file_range refused (different filesystems on old kernels) */
+	for (;;) {
+		char buf[65536];
+		ssize_t r = read(from, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return sb_error_set(err, errno, "read %s", name);
+		if (r == 0)
+			return 0;
+		if (sb_write_all(to, buf, (size_t)r, name, err) < 0)
+			return -1;
+	}
+}

@@ -20,6 +20,10 @@ int sb_read_file(int dirfd, const char *name, size_t max, struct sb_strbuf *out,
 int sb_read_fd(int fd, const char *what, size_t max, struct sb_strbuf *out, struct sb_error **err);
 /* Write all of data, retrying short writes and EINTR. */
 int sb_write_all(int fd, const void *data, size_t len, const char *what, struct sb_error **err);
+/* Copy from's remaining bytes to the end of to: copy_file_range, or
+ * read/write where the kernel refuses it (across filesystems on old
+ * kernels). name is for messages. */
+int sb_copy_fd(int from, int to, const char *name, struct sb_error **err);
 /* mkdir -p relative to dirfd (no symlink checks: for our own directories). */
 int sb_mkdir_p(int dirfd, const char *path, mode_t mode, struct sb_error **err);
 /* rm -rf of dirfd/path without following symlinks; missing is fine. */

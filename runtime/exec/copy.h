@@ -45,11 +45,15 @@ struct sb_copy_spec {
 	size_t nsrcs;
 	const struct sb_inline *files; /* heredoc sources (COPY <<EOF) */
 	size_t nfiles;
-	const char *dest;           /* expanded destination as written */
+	const char *dest;           /* expanded destination as written; a trailing "/" makes a directory */
 	const char *workdir;        /* the stage's WORKDIR, for a relative dest ("" or NULL: "/") */
 	int dst_fd;                 /* the destination root */
-	const char *chown;          /* --chown as written, expanded, or NULL */
-	const char *chmod;          /* --chmod, or NULL */
+	/* --chown as written, expanded, or NULL: "user[:group]", names looked
+	 * up in the destination's /etc/passwd and /etc/group. As BuildKit, a
+	 * numeric user without a group gets gid = uid, a name its passwd
+	 * group, and an unknown name 0. Created parents get it too. */
+	const char *chown;
+	const char *chmod;          /* --chmod: octal or symbolic (u+x,g-w), or NULL */
 	const char *const *excludes;/* --exclude patterns */
 	size_t nexcludes;
 	bool parents;               /* --parents */
@@ -68,7 +72,26 @@ struct sb_copy_spec {
  * A missing source fails as the copy would. */
 int sb_copy_digest(const struct sb_copy_spec *spec, char out[SB_DIGEST_SIZE], struct sb_error **err);
 
-/* Perform the copy into spec->dst_fd. */
+/* Perform the copy into spec->dst_fd.
+ *
+ * Semantics are BuildKit's (see copy.c), with these deliberate
+ * differences:
+ * - Several sources (words, heredocs, or a wildcard's matches) always go
+ *   into dest as a directory, trailing "/" or not: BuildKit would write
+ *   each over the last, the classic builder refused. A wildcard with one
+ *   match still names the file (COPY app-*.jar app.jar).
+ * - A file copied onto an existing symlink replaces the link; BuildKit
+ *   writes through it (inside the root).
+ * - --exclude also applies to a wildcard's matches themselves (as the
+ *   documentation's examples expect), relative to where the wildcard
+ *   starts; BuildKit only checks what a source holds.
+ * - --chmod sets all of 07777 (set-id and sticky bits included).
+ * - ADD of a tar refuses entries climbing out of the destination, and
+ *   absolute symlinks on the way to an entry (the layer unpacker's
+ *   rules); BuildKit clamps such names into the destination.
+ * - Git sources fail with "not supported"; a download is capped at 64 GiB.
+ * A missing source fails with `"word": not found` (ENOENT) for the
+ * executor to prefix with FILE:LINE. */
 int sb_copy_run(const struct sb_copy_spec *spec, struct sb_error **err);
 
 #endif

@@ -123,6 +123,14 @@ struct sb_layer_unpack_opts {
 	bool same_owner;      /* chown entries to their numeric owner (root) */
 	bool apply_whiteouts; /* .wh.NAME deletes, .wh..wh..opq empties (default true) */
 	bool overlay_whiteouts; /* keep them as overlayfs does (default false; see below) */
+	/* ADD of a local archive: bzip2 and xz are read too (by libarchive),
+	 * besides gzip, zstd and plain tar. */
+	bool more_compressions;
+	/* ADD --chown: every entry gets this owner instead of its own
+	 * (only with same_owner). */
+	bool force_owner;
+	uid_t uid;
+	gid_t gid;
 };
 void sb_layer_unpack_opts_init(struct sb_layer_unpack_opts *o);
 
@@ -164,6 +172,17 @@ struct sb_layer_unpack_stats {
  * rootfs holds whatever was unpacked before the bad entry. */
 int sb_layer_unpack(int blob_fd, const char *rootfs, const struct sb_layer_unpack_opts *opts,
 		    struct sb_layer_unpack_stats *stats, struct sb_error **err);
+
+/* The same into an open directory (ADD extracts into a directory
+ * resolved inside the destination rootfs); rootfd stays the caller's. */
+int sb_layer_unpack_at(int blob_fd, int rootfd, const struct sb_layer_unpack_opts *opts,
+		       struct sb_layer_unpack_stats *stats, struct sb_error **err);
+
+/* Whether fd (read from its current offset, then rewound to 0) holds a
+ * tar archive, plain or compressed with gzip, bzip2, xz or zstd: the
+ * first header must read, as BuildKit's isArchivePath asks of Go's
+ * archive/tar. An empty archive is not one. */
+bool sb_layer_is_archive(int fd);
 
 /* Unpack every layer of an image from the store, bottom up. */
 int sb_layer_unpack_image(struct sb_store *store, const struct sb_manifest *m, const char *rootfs,

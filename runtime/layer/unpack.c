@@ -663,6 +663,10 @@ static int unpack_run(struct unpack *u, struct sb_error **err)
 			goto out;
 		}
 		quote_name(&qname, name);
+		if (u->opts->force_owner) {
+			archive_entry_set_uid(e, u->opts->uid);
+			archive_entry_set_gid(e, u->opts->gid);
+		}
 		if (apply_entry(u, e, name, err) < 0) {
 			sb_error_wrap(err, "%s", qname.buf);
 			goto out;
@@ -691,6 +695,35 @@ out:
 int sb_layer_unpack(int blob_fd, const char *rootfs, const struct sb_layer_unpack_opts *opts,
 		    struct sb_layer_unpack_stats *stats, struct sb_error **err)
 {
+	sb_autoclose int rootfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return sb_error_set(err, errno, "open rootfs %s", rootfs);
+	return sb_layer_unpack_at(blob_fd, rootfd, opts, stats, err);
+}
+
+bool sb_layer_is_archive(int fd)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	bool yes;
+
+	if (!a)
+		abort();
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_bzip2(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_zstd(a);
+	archive_read_support_format_tar(a);
+	yes = archive_read_open_fd(a, fd, 64 * 1024) == ARCHIVE_OK && archive_read_next_header(a, &e) == ARCHIVE_OK;
+	archive_read_free(a);
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return false;
+	return yes;
+}
+
+int sb_layer_unpack_at(int blob_fd, int rootfd, const struct sb_layer_unpack_opts *opts,
+		       struct sb_layer_unpack_stats *stats, struct sb_error **err)
+{
 	struct sb_layer_unpack_opts defaults;
 	struct sb_layer_unpack_stats dummy;
 	struct unpack u;
@@ -712,9 +745,7 @@ int sb_layer_unpack(int blob_fd, const char *rootfs, const struct sb_layer_unpac
 	sb_strbuf_init(&u.tmp, PATH_MAX);
 	sb_strbuf_init(&u.phys, 0);
 	sb_pathset_init(&u.layer);
-	u.rootfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (u.rootfd < 0)
-		return sb_error_set(err, errno, "open rootfs %s", rootfs);
+	u.rootfd = rootfd;
 	sb_resolver_init(&u.res, u.rootfd);
 
 	/* libarchive converts names between UTF-8 (pax) and the locale's
@@ -732,6 +763,10 @@ int sb_layer_unpack(int blob_fd, const char *rootfs, const struct sb_layer_unpac
 		abort();
 	archive_read_support_format_tar(u.a);
 	archive_read_support_format_empty(u.a);
+	if (opts->more_compressions) {
+		archive_read_support_filter_bzip2(u.a);
+		archive_read_support_filter_xz(u.a);
+	}
 	if (archive_read_open(u.a, &u, NULL, read_cb, NULL) != ARCHIVE_OK) {
 		archive_fail(&u, "open tar", err);
 		goto out;
@@ -759,6 +794,5 @@ out:
 	sb_strbuf_release(&u.clean);
 	sb_strbuf_release(&u.tmp);
 	sb_strbuf_release(&u.phys);
-	close(u.rootfd);
 	return ret;
 }

@@ -24,35 +24,6 @@ static bool is_whiteout(const struct stat *st)
 	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
 }
 
-static int copy_data(int from, int to, const char *name, struct sb_error **err)
-{
-	for (;;) {
-		ssize_t n = copy_file_range(from, NULL, to, NULL, 1 << 30, 0);
-		if (n == 0)
-			return 0;
-		if (n > 0)
-			continue;
-		if (errno == EINTR)
-			continue;
-		if (errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
-			return sb_error_set(err, errno, "copy %s", name);
-		break;
-	}
-	/* copy_file_range refused (different filesystems on old kernels) */
-	for (;;) {
-		char buf[65536];
-		ssize_t r = read(from, buf, sizeof(buf));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return sb_error_set(err, errno, "read %s", name);
-		if (r == 0)
-			return 0;
-		if (sb_write_all(to, buf, (size_t)r, name, err) < 0)
-			return -1;
-	}
-}
-
 static int copy_meta(int dirfd, const char *name, const struct stat *st, struct sb_error **err)
 {
 	struct timespec ts[2] = { st->st_atim, st->st_mtim };
@@ -112,7 +83,7 @@ static int copy_entry(int src, int dst, const char *name, const char *path, stru
 		d = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (d < 0)
 			return sb_error_set(err, errno, "create %s", path);
-		if (copy_data(s, d, path, err) < 0)
+		if (sb_copy_fd(s, d, path, err) < 0)
 			return -1;
 	} else if (S_ISLNK(st.st_mode)) {
 		char target[4097];
