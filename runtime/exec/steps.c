@@ -436,7 +436,7 @@ static int copy_source(struct step *s, struct copy_src *cs, struct sb_error **er
 
 	memset(cs, 0, sizeof(*cs));
 	cs->fd = -1;
-	if (in->kind == SB_INSTR_ADD || !in->from) {
+	if (in->kind == SB_INSTR_ADD || !in->from || !*in->from) {
 		cs->is_context = true;
 		cs->fd = dup(s->x->ctx_fd);
 		return cs->fd < 0 ? sb_error_set(err, errno, "dup") : 0;
@@ -519,7 +519,7 @@ static char *copy_created_by(const struct sb_instr *in)
 {
 	struct sb_strbuf sb = SB_STRBUF_INIT;
 	sb_strbuf_adds(&sb, in->kind == SB_INSTR_ADD ? "ADD" : "COPY");
-	if (in->from)
+	if (in->from && *in->from)
 		sb_strbuf_addf(&sb, " --from=%s", in->from);
 	if (in->chown && *in->chown)
 		sb_strbuf_addf(&sb, " --chown=%s", in->chown);
