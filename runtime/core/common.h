@@ -40,6 +40,18 @@ static inline bool sb_mul_ok(size_t a, size_t b, size_t *out)
 	return !__builtin_mul_overflow(a, b, out);
 }
 
+/* FNV-1a over n bytes: the hash of the path sets. */
+static inline uint64_t sb_hash_fnv1a(const void *data, size_t n)
+{
+	const unsigned char *s = data;
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
 void sb_freep(void *p);
 void sb_closep(int *fd);
 void sb_fclosep(FILE **f);

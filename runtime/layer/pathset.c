@@ -5,16 +5,6 @@
 
 enum { MEMBER = 1, ANCESTOR = 2 };
 
-static uint64_t hash(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 void sb_pathset_init(struct sb_pathset *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -32,7 +22,7 @@ void sb_pathset_release(struct sb_pathset *s)
 static size_t find(const struct sb_pathset *s, const char *p, size_t n)
 {
 	size_t mask = s->nslots - 1;
-	size_t i = (size_t)hash(p, n) & mask;
+	size_t i = (size_t)sb_hash_fnv1a(p, n) & mask;
 	while (s->slots[i] && !(strlen(s->slots[i]) == n && !memcmp(s->slots[i], p, n)))
 		i = (i + 1) & mask;
 	return i;

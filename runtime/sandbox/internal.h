@@ -17,6 +17,9 @@ int sb_caps_apply(uint64_t caps, bool root, struct sb_error **err);
 /* Load a seccomp filter equivalent to Docker's default profile for a
  * process holding caps. Sets no_new_privs as a side effect. */
 int sb_seccomp_load(uint64_t caps, struct sb_error **err);
+/* Load the tracer's filter (see struct sb_sandbox_tracer). For NOTIFY,
+ * *listener is its listener descriptor (close-on-exec); for PTRACE -1. */
+int sb_seccomp_load_tracer(const struct sb_sandbox_tracer *t, int *listener, struct sb_error **err);
 /* Export the filter as BPF to fd (for tests and debugging). */
 int sb_seccomp_export(uint64_t caps, int fd, struct sb_error **err);
 

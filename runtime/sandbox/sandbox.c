@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,7 +19,7 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-enum { MSG_ERROR = 1, MSG_EXIT = 2 };
+enum { MSG_ERROR = 1, MSG_EXIT = 2, MSG_TRACE = 3 };
 
 /* One datagram on a SOCK_SEQPACKET socket: never split, never merged. */
 struct sync_msg {
@@ -140,6 +141,62 @@ static int setup_stdio(const struct sb_sandbox_spec *spec, struct sb_error **err
 	return 0;
 }
 
+/* In the worker, after Docker's filter: load the tracer's filter and hand
+ * the caller its descriptor and the root, then wait until the caller says
+ * the tracer is attached. Nothing here may call what the filter could hand
+ * to the tracer before it listens (see worker_own in seccomp.c). */
+static int tracer_handoff(const struct sb_sandbox_tracer *t, int sock, struct sb_error **err)
+{
+	sb_autoclose int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	sb_autoclose int pidfd = -1;
+	sb_autoclose int listener = -1;
+	struct sync_msg m;
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { &m, sizeof(m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c;
+	int32_t ack = -1;
+	int fds[2];
+
+	if (rootfd < 0)
+		return sb_error_set(err, errno, "tracer: open /");
+	if (t->kind == SB_SANDBOX_TRACE_PTRACE) {
+		pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+		if (pidfd < 0)
+			return sb_error_set(err, errno, "tracer: pidfd_open");
+	}
+	if (sb_seccomp_load_tracer(t, &listener, err) < 0)
+		return -1;
+	memset(&m, 0, sizeof(m));
+	m.kind = MSG_TRACE;
+	fds[0] = t->kind == SB_SANDBOX_TRACE_PTRACE ? pidfd : listener;
+	fds[1] = rootfd;
+	memset(&u, 0, sizeof(u));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(c), fds, sizeof(fds));
+	while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return sb_error_set(err, errno, "tracer: send descriptors");
+	/* Only the worker reads this end: init and the helper only send. */
+	for (;;) {
+		ssize_t n = recv(sock, &ack, sizeof(ack), 0);
+		if (n == (ssize_t)sizeof(ack))
+			break;
+		if (n < 0 && errno == EINTR)
+			continue;
+		_exit(127); /* the caller is gone */
+	}
+	if (ack != 0)
+		_exit(127); /* the caller already holds the error */
+	return 0;
+}
+
 static __attribute__((noreturn)) void worker(const struct sb_sandbox_spec *spec, const struct sb_user *u,
 					     char **env, int sock)
 {
@@ -181,6 +238,8 @@ static __attribute__((noreturn)) void worker(const struct sb_sandbox_spec *spec,
 		child_fail(sock, err);
 	/* Last: after it, only what Docker's profile allows. */
 	if (sb_seccomp_load(caps, &err) < 0)
+		child_fail(sock, err);
+	if (spec->tracer && tracer_handoff(spec->tracer, sock, &err) < 0)
 		child_fail(sock, err);
 	execve(exe, (char *const *)spec->argv, env);
 	sb_error_set(&err, errno, "exec: \"%s\"", spec->argv[0]);
@@ -287,6 +346,47 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Close every descriptor a message carried. */
+static void close_rights(struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			close(fd);
+		}
+	}
+}
+
+/* The worker's MSG_TRACE: hand its two descriptors to the tracer and tell
+ * the worker whether to go on. */
+static int tracer_attach(const struct sb_sandbox_tracer *t, int sock, struct msghdr *mh, struct sb_error **err)
+{
+	struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+	int fds[2] = { -1, -1 };
+	int32_t ack = -1;
+	int rc = -1;
+
+	if (!t || (mh->msg_flags & MSG_CTRUNC) || !c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+	    c->cmsg_len != CMSG_LEN(sizeof(fds))) {
+		close_rights(mh);
+		sb_error_setx(err, EPROTO, "sandbox: malformed tracer handoff");
+	} else {
+		memcpy(fds, CMSG_DATA(c), sizeof(fds));
+		rc = t->attach(t->arg, fds[0], fds[1], err);
+		if (rc < 0)
+			sb_error_wrap(err, "sandbox: attach tracer");
+		else
+			ack = 0;
+	}
+	while (send(sock, &ack, sizeof(ack), MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+	return rc < 0 ? -1 : 0;
+}
+
 static int validate(const struct sb_sandbox_spec *spec, struct sb_error **err)
 {
 	if (!spec->rootfs || !*spec->rootfs)
@@ -335,6 +435,13 @@ int sb_sandbox_run(const struct sb_sandbox_spec *spec_in, struct sb_sandbox_resu
 	for (;;) {
 		struct pollfd pfd = { sv[0], POLLIN, 0 };
 		struct sync_msg m;
+		union {
+			char buf[CMSG_SPACE(2 * sizeof(int))];
+			struct cmsghdr align;
+		} u;
+		struct iovec iov = { &m, sizeof(m) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+				     .msg_controllen = sizeof(u.buf) };
 		int timeout = -1, n;
 		ssize_t got;
 
@@ -355,15 +462,20 @@ int sb_sandbox_run(const struct sb_sandbox_spec *spec_in, struct sb_sandbox_resu
 			r.timed_out = true;
 			break;
 		}
-		got = recv(sv[0], &m, sizeof(m), 0);
+		got = recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
 			break; /* every sandbox process is gone */
+		if ((size_t)got != sizeof(m) || m.kind != MSG_TRACE)
+			close_rights(&mh);
 		if ((size_t)got != sizeof(m))
 			continue;
 		m.msg[sizeof(m.msg) - 1] = '\0';
-		if (m.kind == MSG_ERROR && !inner)
+		if (m.kind == MSG_TRACE) {
+			if (tracer_attach(spec.tracer, sv[0], &mh, inner ? NULL : &inner) < 0)
+				kill(pid, SIGKILL);
+		} else if (m.kind == MSG_ERROR && !inner)
 			sb_error_setx(&inner, m.code, "%s", m.msg);
 		else if (m.kind == MSG_EXIT) {
 			exited = true;

@@ -59,6 +59,41 @@ enum sb_sandbox_flags {
 	SB_SANDBOX_COPY_ROOTFS = 1 << 0,
 };
 
+enum sb_sandbox_trace_kind {
+	SB_SANDBOX_TRACE_NOTIFY, /* a seccomp filter returning USER_NOTIF; the tracer gets its listener */
+	SB_SANDBOX_TRACE_PTRACE, /* a seccomp filter returning TRACE; the tracer gets a pidfd to attach to */
+};
+
+/* A tracing hook (runtime/profile is its user). Just before exec, after
+ * Docker's filter, the worker installs a second seccomp filter that hands
+ * the listed syscalls (native numbers) to a tracer, or with `invert` every
+ * syscall except those. Seccomp runs every filter and takes the action of
+ * highest precedence, so what Docker's filter refuses (ERRNO) is refused
+ * and never reaches the tracer. Other architectures (32-bit x86) are not
+ * traced. With invert, the few syscalls the worker itself makes between
+ * installing the filter and exec (sendmsg, recvfrom, sendto, close, exit,
+ * exit_group) are always left out, or the worker would wait on a tracer
+ * that does not yet exist.
+ *
+ * The worker then sends the caller a descriptor: the filter's listener
+ * (NOTIFY) or a pidfd of itself (PTRACE), with an O_PATH descriptor of the
+ * sandbox's root directory (the mount stays alive as long as it is open).
+ * attach() runs on sb_sandbox_run's thread and owns both descriptors
+ * from then on, whatever it returns; the worker waits until it has
+ * returned, so a PTRACE tracer must have attached by then (a TRACE action
+ * without a tracer fails the syscall with ENOSYS). A NOTIFY tracer must
+ * answer every notification, or the command waits forever: execve is the
+ * first. When attach fails, the sandbox is killed and sb_sandbox_run fails
+ * with its error. */
+struct sb_sandbox_tracer {
+	enum sb_sandbox_trace_kind kind;
+	const int *syscalls;
+	size_t n_syscalls;
+	bool invert;
+	int (*attach)(void *arg, int fd, int rootfd, struct sb_error **err);
+	void *arg;
+};
+
 struct sb_sandbox_spec {
 	/* The root filesystem. With lower_dirs (topmost first, as overlayfs
 	 * lists them), an overlay of lower_dirs with upper_dir and work_dir
@@ -99,6 +134,8 @@ struct sb_sandbox_spec {
 	int stdin_fd, stdout_fd, stderr_fd;
 	/* Seconds before the whole sandbox is killed; 0: no limit. */
 	unsigned timeout;
+	/* NULL, or hand the command's syscalls to a tracer (see above). */
+	const struct sb_sandbox_tracer *tracer;
 };
 
 /* A spec with every fd -1 and every field empty. */

@@ -225,3 +225,50 @@ int sb_seccomp_export(uint64_t caps, int fd, struct sb_error **err)
 {
 	return with_filter(caps, fd, err);
 }
+
+/* What the worker itself calls between loading the tracer's filter and
+ * exec: never handed to the tracer, which is not listening yet. */
+static const char *const worker_own[] = { "sendmsg", "recvfrom", "sendto", "close", "exit", "exit_group" };
+
+int sb_seccomp_load_tracer(const struct sb_sandbox_tracer *t, int *listener, struct sb_error **err)
+{
+	uint32_t hand = t->kind == SB_SANDBOX_TRACE_NOTIFY ? SCMP_ACT_NOTIFY : SCMP_ACT_TRACE(0);
+	scmp_filter_ctx ctx = seccomp_init(t->invert ? hand : SCMP_ACT_ALLOW);
+	int ret = -1, rc;
+
+	*listener = -1;
+	if (!ctx)
+		return sb_error_set(err, ENOMEM, "seccomp_init");
+	/* Other architectures meet Docker's filter alone. */
+	rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW);
+	if (scmp_check(rc, err, "attribute", "badarch") < 0)
+		goto out;
+	for (size_t i = 0; i < t->n_syscalls; i++) {
+		rc = seccomp_rule_add(ctx, t->invert ? SCMP_ACT_ALLOW : hand, t->syscalls[i], 0);
+		if (rc == -EEXIST)
+			continue;
+		if (rc < 0) {
+			sb_error_set(err, -rc, "seccomp: tracer rule for syscall %d", t->syscalls[i]);
+			goto out;
+		}
+	}
+	for (size_t i = 0; t->invert && i < SB_ARRAY_SIZE(worker_own); i++) {
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, seccomp_syscall_resolve_name(worker_own[i]), 0);
+		if (rc < 0 && rc != -EEXIST && scmp_check(rc, err, "tracer rule", worker_own[i]) < 0)
+			goto out;
+	}
+	rc = seccomp_load(ctx);
+	if (scmp_check(rc, err, "load", "tracer filter") < 0)
+		goto out;
+	if (t->kind == SB_SANDBOX_TRACE_NOTIFY) {
+		*listener = seccomp_notify_fd(ctx);
+		if (*listener < 0) {
+			sb_error_set(err, -*listener, "seccomp: notify fd");
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	seccomp_release(ctx);
+	return ret;
+}
