@@ -328,6 +328,10 @@ static int write_image(struct sb_exec *x, struct sb_build_result *res, struct sb
 		json_object_set_new(st->cfg.root, "os", json_string(h->os));
 	}
 
+	/* the blobs of the layers this image holds, compressed now */
+	for (size_t i = 0; i < st->nlayers; i++)
+		if (sb_exec_layer_blob(x, &st->layers[i], err) < 0)
+			return -1;
 	memset(&m, 0, sizeof(m));
 	m.media_type = sb_xstrdup(SB_MT_OCI_MANIFEST);
 	m.config.media_type = sb_xstrdup(SB_MT_OCI_CONFIG);

@@ -8,7 +8,9 @@
 #include "runtime/exec/exec.h"
 #include "stages/stages.h"
 
-/* One layer of a stage: its blob, diff_id and snapshot directory. */
+/* One layer of a stage: its blob, diff_id and snapshot directory. A
+ * step's own layer has no blob (desc.digest "") until an image holding it
+ * is written. */
 struct sb_exec_layer {
 	struct sb_descriptor desc;
 	char diff_id[SB_DIGEST_SIZE];
@@ -81,11 +83,15 @@ const char **sb_exec_lowers(struct sb_exec *x, const struct sb_exec_state *st, c
  * *work are new paths under tmp. */
 int sb_exec_mount_rw(struct sb_exec *x, const struct sb_exec_state *st, char **merged, char **upper, char **work,
 		     struct sb_error **err);
-/* Turn an overlay upper dir into the state's next layer: pack (whiteouts
- * converted), store, rename the dir to its snapshot. *changed is false
- * (and nothing is stored) when upper is empty. The dir is consumed. */
+/* Turn an overlay upper dir into the state's next layer: its diff_id
+ * (the tar with whiteouts converted, hashed, not stored), and the dir
+ * renamed to its snapshot. *changed is false when upper is empty. The dir
+ * is consumed. */
 int sb_exec_commit_upper(struct sb_exec *x, struct sb_exec_state *st, const char *upper, bool *changed,
 			 struct sb_exec_layer *out, struct sb_error **err);
+/* Give a layer its compressed blob: from the blob index, else packed
+ * from its snapshot into the store (checked against its diff_id). */
+int sb_exec_layer_blob(struct sb_exec *x, struct sb_exec_layer *l, struct sb_error **err);
 void sb_exec_layer_release(struct sb_exec_layer *l);
 void sb_exec_layer_copy(struct sb_exec_layer *dst, const struct sb_exec_layer *src);
 /* Read-only view of a finished stage for --from, mounted once. */
@@ -99,6 +105,10 @@ void sb_cache_key(const char *parent, const char *text, size_t len, char out[SB_
  * that changed nothing), 0 miss, -1 error. */
 int sb_cache_get(struct sb_exec *x, const char *key, struct sb_exec_layer *out, bool *empty, struct sb_error **err);
 int sb_cache_put(struct sb_exec *x, const char *key, const struct sb_exec_layer *l, struct sb_error **err);
+/* The blob index: the compressed blob of a diff_id, when one was made
+ * and is still in the store. */
+bool sb_cache_blob_get(struct sb_exec *x, const char *diff_id, struct sb_descriptor *out);
+int sb_cache_blob_put(struct sb_exec *x, const char *diff_id, const struct sb_descriptor *d, struct sb_error **err);
 
 /* run.c: run a RUN instruction over st; *upper receives the overlay
  * upper directory holding its changes. */

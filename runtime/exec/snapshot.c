@@ -150,11 +150,21 @@ void sb_exec_layer_copy(struct sb_exec_layer *dst, const struct sb_exec_layer *s
 	dst->snapshot = src->snapshot ? sb_xstrdup(src->snapshot) : NULL;
 }
 
+static int null_write(void *ctx, const void *data, size_t len, struct sb_error **err)
+{
+	(void)ctx;
+	(void)data;
+	(void)len;
+	(void)err;
+	return 0;
+}
+
 int sb_exec_commit_upper(struct sb_exec *x, struct sb_exec_state *st, const char *upper, bool *changed,
 			 struct sb_exec_layer *out, struct sb_error **err)
 {
 	struct sb_layer_pack_opts po;
 	struct sb_layer_result lr;
+	struct sb_layer_sink sink = { null_write, NULL };
 	sb_autofree char *snap = NULL, *dir = NULL;
 
 	(void)st;
@@ -165,10 +175,9 @@ int sb_exec_commit_upper(struct sb_exec *x, struct sb_exec_state *st, const char
 		return 0;
 	}
 	sb_layer_pack_opts_init(&po);
-	po.compression = x->o->compression;
-	po.oci_media_type = true;
+	po.compression = SB_COMPRESS_NONE;
 	po.overlay_upper = true;
-	if (sb_layer_pack_dir(x->store, upper, &po, &lr, err) < 0)
+	if (sb_layer_pack_dir_to(upper, &po, &sink, &lr, err) < 0)
 		return sb_error_wrap(err, "pack layer");
 	dir = sb_xasprintf("%s/snapshots", x->store->root);
 	if (sb_mkdir_p(AT_FDCWD, dir, 0700, err) < 0)
@@ -179,12 +188,34 @@ int sb_exec_commit_upper(struct sb_exec *x, struct sb_exec_state *st, const char
 			return sb_error_set(err, errno, "rename %s to %s", upper, snap);
 		sb_rm_rf(AT_FDCWD, upper, NULL);
 	}
-	out->desc.media_type = sb_xstrdup(lr.media_type);
-	memcpy(out->desc.digest, lr.digest, SB_DIGEST_SIZE);
-	out->desc.size = lr.size;
 	memcpy(out->diff_id, lr.diff_id, SB_DIGEST_SIZE);
 	out->snapshot = sb_steal(&snap);
+	sb_cache_blob_get(x, out->diff_id, &out->desc);
 	return 0;
+}
+
+int sb_exec_layer_blob(struct sb_exec *x, struct sb_exec_layer *l, struct sb_error **err)
+{
+	struct sb_layer_pack_opts po;
+	struct sb_layer_result lr;
+
+	if (l->desc.digest[0])
+		return 0;
+	if (sb_cache_blob_get(x, l->diff_id, &l->desc))
+		return 0;
+	sb_layer_pack_opts_init(&po);
+	po.compression = x->o->compression;
+	po.oci_media_type = true;
+	po.overlay_upper = true;
+	if (sb_layer_pack_dir(x->store, l->snapshot, &po, &lr, err) < 0)
+		return sb_error_wrap(err, "pack layer %s", l->diff_id);
+	if (strcmp(lr.diff_id, l->diff_id) != 0)
+		return sb_error_setx(err, EIO, "snapshot %s changed: it packs as %s", l->snapshot, lr.diff_id);
+	memset(&l->desc, 0, sizeof(l->desc));
+	l->desc.media_type = sb_xstrdup(lr.media_type);
+	memcpy(l->desc.digest, lr.digest, SB_DIGEST_SIZE);
+	l->desc.size = lr.size;
+	return sb_cache_blob_put(x, l->diff_id, &l->desc, err);
 }
 
 static int mount_view(struct sb_exec *x, const struct sb_exec_state *st, char **path, struct sb_error **err)
