@@ -305,12 +305,10 @@ static int write_image(struct sb_exec *x, struct sb_build_result *res, struct sb
 	struct sb_exec_state *st = &x->states[x->plan->target];
 	struct sb_manifest m;
 	struct sb_strbuf sb = SB_STRBUF_INIT;
-	char created[32];
 	json_t *cfg;
 	int rc;
 
-	sb_rfc3339(sb_build_time(), created);
-	json_object_set_new(st->cfg.root, "created", json_string(created));
+	json_object_set_new(st->cfg.root, "created", json_string(st->created));
 	cfg = json_object_get(st->cfg.root, "config");
 	for (size_t i = 0; i < x->o->nlabels; i++) {
 		const char *kv = x->o->labels[i], *eq = strchr(kv, '=');

@@ -1,7 +1,9 @@
 /* The step cache and the blob index.
  *
- * ROOT/cache/<key hex> records what a filesystem step produced:
- * {"diff_id"} or {"empty": true}. A hit needs the snapshot of that diff_id
+ * ROOT/cache/<key hex> records what a filesystem step produced and when:
+ * {"diff_id", "created"} or {"empty": true, "created"}. A cached step keeps
+ * its first time, so a no-change rebuild writes the same config: the same
+ * image ID, and no new blob. A hit needs the snapshot of that diff_id
  * to exist; a prune that removed it only costs a miss.
  *
  * ROOT/cache/blobs/<diff_id hex> records the compressed blob of a layer:
@@ -99,7 +101,8 @@ int sb_cache_blob_put(struct sb_exec *x, const char *diff_id, const struct sb_de
 	return rc;
 }
 
-int sb_cache_get(struct sb_exec *x, const char *key, struct sb_exec_layer *out, bool *empty, struct sb_error **err)
+int sb_cache_get(struct sb_exec *x, const char *key, struct sb_exec_layer *out, bool *empty, char created[32],
+		 struct sb_error **err)
 {
 	json_t *j = read_entry(x, "", key);
 	const char *diff_id;
@@ -111,6 +114,11 @@ int sb_cache_get(struct sb_exec *x, const char *key, struct sb_exec_layer *out, 
 	*empty = false;
 	if (!j)
 		return 0;
+	{
+		const char *c = json_string_value(json_object_get(j, "created"));
+		if (c && strlen(c) < 32)
+			memcpy(created, c, strlen(c) + 1);
+	}
 	if (json_is_true(json_object_get(j, "empty"))) {
 		*empty = true;
 		rc = 1;
@@ -133,7 +141,8 @@ out:
 	return rc;
 }
 
-int sb_cache_put(struct sb_exec *x, const char *key, const struct sb_exec_layer *l, struct sb_error **err)
+int sb_cache_put(struct sb_exec *x, const char *key, const struct sb_exec_layer *l, const char *created,
+		 struct sb_error **err)
 {
 	json_t *j = json_object();
 	int rc;
@@ -142,6 +151,7 @@ int sb_cache_put(struct sb_exec *x, const char *key, const struct sb_exec_layer 
 		json_object_set_new(j, "diff_id", json_string(l->diff_id));
 	else
 		json_object_set_new(j, "empty", json_true());
+	json_object_set_new(j, "created", json_string(created));
 	rc = write_entry(x, "", key, j, err);
 	json_decref(j);
 	return rc;

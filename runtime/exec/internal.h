@@ -33,6 +33,7 @@ struct sb_exec_state {
 	struct sb_exec_layer *layers;
 	size_t nlayers;
 	char key[SB_DIGEST_SIZE]; /* the cache chain */
+	char created[32];         /* when its newest step was first built (history and config times) */
 	bool cmd_set;             /* CMD given in this stage (ENTRYPOINT then keeps it) */
 	char **args;              /* "K=V" of ARGs in scope, for RUN */
 	size_t nargs;
@@ -102,9 +103,11 @@ int sb_exec_image_view(struct sb_exec *x, struct sb_exec_image *img, char **path
 /* key = sha256(parent "\n" text) */
 void sb_cache_key(const char *parent, const char *text, size_t len, char out[SB_DIGEST_SIZE]);
 /* Look a filesystem step up: 1 hit (out filled, or *empty for a step
- * that changed nothing), 0 miss, -1 error. */
-int sb_cache_get(struct sb_exec *x, const char *key, struct sb_exec_layer *out, bool *empty, struct sb_error **err);
-int sb_cache_put(struct sb_exec *x, const char *key, const struct sb_exec_layer *l, struct sb_error **err);
+ * that changed nothing; created: when it ran), 0 miss, -1 error. */
+int sb_cache_get(struct sb_exec *x, const char *key, struct sb_exec_layer *out, bool *empty, char created[32],
+		 struct sb_error **err);
+int sb_cache_put(struct sb_exec *x, const char *key, const struct sb_exec_layer *l, const char *created,
+		 struct sb_error **err);
 /* The blob index: the compressed blob of a diff_id, when one was made
  * and is still in the store. */
 bool sb_cache_blob_get(struct sb_exec *x, const char *diff_id, struct sb_descriptor *out);

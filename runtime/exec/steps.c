@@ -21,7 +21,6 @@ struct step {
 	const struct sb_stage *stage;
 	const struct sb_instr *in;
 	char id[16];
-	char created[32];
 };
 
 static const char *name_of(const struct sb_exec *x)
@@ -103,7 +102,7 @@ static void args_set(struct sb_exec_state *st, const char *k, const char *v)
 
 static void history_add(struct step *s, const char *created_by, bool empty)
 {
-	sb_image_config_add_layer(&s->st->cfg, NULL, s->created, created_by, HISTORY_COMMENT);
+	sb_image_config_add_layer(&s->st->cfg, NULL, s->st->created, created_by, HISTORY_COMMENT);
 	if (!empty) {
 		json_t *hist = json_object_get(s->st->cfg.root, "history");
 		json_object_del(json_array_get(hist, json_array_size(hist) - 1), "empty_layer");
@@ -269,7 +268,7 @@ static int fs_step(struct step *s, const char *key_extra, const char *created_by
 	sb_strbuf_release(&kt);
 
 	if (!x->o->no_cache) {
-		hit = sb_cache_get(x, key, &l, &empty, err);
+		hit = sb_cache_get(x, key, &l, &empty, st->created, err);
 		if (hit < 0)
 			return -1;
 	}
@@ -284,7 +283,8 @@ static int fs_step(struct step *s, const char *key_extra, const char *created_by
 		if (sb_exec_commit_upper(x, st, upper, &changed, &l, err) < 0)
 			return -1;
 		empty = !changed;
-		if (sb_cache_put(x, key, empty ? NULL : &l, err) < 0) {
+		sb_rfc3339(sb_build_time(), st->created);
+		if (sb_cache_put(x, key, empty ? NULL : &l, st->created, err) < 0) {
 			sb_exec_layer_release(&l);
 			return -1;
 		}
@@ -618,13 +618,13 @@ static int do_run(struct step *s, struct sb_error **err)
 static int init_state(struct sb_exec *x, const struct sb_stage *stage, struct sb_exec_state *st,
 		      struct sb_error **err)
 {
-	char created[32];
-
-	sb_rfc3339(sb_build_time(), created);
 	memset(st, 0, sizeof(*st));
+	/* until a step runs, times are the base's (a stage's, an image's;
+	 * now for scratch) */
+	sb_rfc3339(sb_build_time(), st->created);
 	switch (stage->base_kind) {
 	case SB_BASE_SCRATCH:
-		sb_image_config_new(&st->cfg, created);
+		sb_image_config_new(&st->cfg, st->created);
 		sb_cache_key("", "scratch", 7, st->key);
 		break;
 	case SB_BASE_STAGE: {
@@ -635,6 +635,7 @@ static int init_state(struct sb_exec *x, const struct sb_stage *stage, struct sb
 			sb_exec_layer_copy(&st->layers[i], &b->layers[i]);
 		st->nlayers = b->nlayers;
 		memcpy(st->key, b->key, SB_DIGEST_SIZE);
+		memcpy(st->created, b->created, sizeof(st->created));
 		st->cmd_set = false;
 		for (size_t i = 0; i < b->nargs; i++) {
 			st->args = sb_xrealloc(st->args, (st->nargs + 1) * sizeof(char *));
@@ -655,6 +656,11 @@ static int init_state(struct sb_exec *x, const struct sb_stage *stage, struct sb
 			char t[16 + SB_DIGEST_SIZE];
 			int n = snprintf(t, sizeof(t), "image %s", img->manifest.digest);
 			sb_cache_key("", t, (size_t)n, st->key);
+		}
+		{
+			const char *c = json_string_value(json_object_get(img->cfg.root, "created"));
+			if (c && strlen(c) < sizeof(st->created))
+				memcpy(st->created, c, strlen(c) + 1);
 		}
 		/* the triggers run now; the new image does not carry them */
 		json_object_del(cfg_obj(st), "OnBuild");
@@ -709,7 +715,6 @@ int sb_exec_stage(struct sb_exec *x, int index, struct sb_error **err)
 	s.x = x;
 	s.st = st;
 	s.stage = stage;
-	sb_rfc3339(sb_build_time(), s.created);
 	{
 		sb_autofree char *what = sb_xasprintf("[%s1/%u] FROM %s", prefix, total,
 						      stage->base_kind == SB_BASE_IMAGE ? stage->base_ref

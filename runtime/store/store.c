@@ -405,6 +405,16 @@ static int index_update(struct sb_store *s, const char *name, const struct sb_de
 		index_unlock(&l);
 		return -1;
 	}
+	/* a tag that already points there: nothing to write (a no-change
+	 * rebuild then costs no fsync) */
+	for (size_t i = 0; manifest && i < idx.nmanifests; i++) {
+		const char *n = entry_name(&idx.manifests[i]);
+		if (n && !strcmp(n, name) && !strcmp(idx.manifests[i].digest, manifest->digest)) {
+			sb_index_release(&idx);
+			index_unlock(&l);
+			return 0;
+		}
+	}
 	if (!index_drop_name(&idx, name) && !manifest)
 		rc = sb_error_setx(err, ENOENT, "no such image: %s", name);
 	if (manifest) {
