@@ -26,6 +26,14 @@
 # checks are reported as skipped.
 #   SB_BUILD_CASES="a b"   run only these cases (and what they need)
 #   SB_KEEP=1              keep the scratch directory
+#   SB_BUILDAH_CACHE=0     build every case with buildah even when its
+#                          results are cached
+#
+# buildah's results (config, tree, podman output) are cached under
+# $SB_CACHE/buildah-results, keyed by the case's files (and those of the
+# cases it needs), the files served over http, the base rootfs, buildah's
+# version and this script and compare.py: the ASan pass of CI and later
+# runs on the same machine build each peer image once.
 source "$(dirname "$0")/../integration/lib.sh"
 SB=$SLIMBUILD
 here=$SB_SOURCE_DIR/tests/build
@@ -101,6 +109,32 @@ add_case() {
 }
 for c in $want; do add_case "$c"; done
 
+# cache keys and hits of buildah's results; a case whose results are not
+# cached needs the images of what it needs: those are built too
+bh_cache=$SB_CACHE/buildah-results
+mkdir -p "$bh_cache"
+bh_version=$(buildah --version)
+base_id=$(stat -c '%s %Y' "$base_tar")
+declare -A KEY HIT
+case_tar() { tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - -C "$here/cases/$1" .; }
+for c in "${order[@]}"; do
+  KEY[$c]=$({
+    case_tar "$c"
+    if [ -f "$here/cases/$c/needs" ]; then for n in $(cat "$here/cases/$c/needs"); do case_tar "$n"; done; fi
+    tar --sort=name --mtime=@0 --owner=0 --group=0 -cf - -C "$here" http
+    cat "$0" "$cmp_py"
+    echo "$bh_version $base_id"
+  } | sha256sum | cut -c1-32)
+  HIT[$c]=0
+  if [ "${SB_BUILDAH_CACHE:-1}" = 1 ] && [ -f "$bh_cache/${KEY[$c]}/done" ]; then HIT[$c]=1; fi
+done
+for ((i = ${#order[@]} - 1; i >= 0; i--)); do
+  c=${order[i]}
+  if [ "${HIT[$c]}" = 0 ] && [ -f "$here/cases/$c/needs" ]; then
+    for n in $(cat "$here/cases/$c/needs"); do HIT[$n]=0; done
+  fi
+done
+
 # words FILE: the shell words of FILE, placeholders filled in, into WORDS
 words() {
   WORDS=()
@@ -146,7 +180,11 @@ run_case() {
   if [ -f "$dir/slimbuild-only" ]; then
     if [ -f "$dir/buildah.Dockerfile" ]; then bfile=buildah.Dockerfile; else bh=0; fi
   fi
-  if [ $bh = 1 ]; then
+  local cached=$bh_cache/${KEY[$c]}
+  if [ $bh = 1 ] && [ "${HIT[$c]}" = 1 ]; then
+    cp "$cached"/buildah.* "$w/"
+    ok "$c: buildah's results from the cache ($cached)"
+  elif [ $bh = 1 ]; then
     local brc=0
     cp -a "$dir" "$w/ctx-buildah"
     (cd "$w/ctx-buildah" && "${B[@]}" bud --isolation chroot --pull=never --format docker \
@@ -162,7 +200,7 @@ run_case() {
       bh=0
     fi
   fi
-  if [ $bh = 1 ]; then
+  if [ $bh = 1 ] && [ "${HIT[$c]}" = 0 ]; then
     "${B[@]}" inspect --type image "localhost/$c" >"$w/buildah.inspect.json"
     python3 "$cmp_py" config buildah "$w/buildah.inspect.json" >"$w/buildah.config"
     # (not buildah from: it would run the image's ONBUILD triggers)
@@ -174,6 +212,13 @@ run_case() {
       not_ok "$c: mount buildah's image"
     fi
     podman_out "$w/buildah.out" "${PB[@]}" "${RUN[@]}" "localhost/$c" "${run[@]}"
+    if [ -f "$w/buildah.tree" ]; then
+      rm -rf "$cached"
+      mkdir -p "$cached"
+      cp "$w/buildah.config" "$w/buildah.tree" "$w/buildah.out" "$cached/" && touch "$cached/done"
+    fi
+  fi
+  if [ $bh = 1 ]; then
     # expected is what Docker prints; when expect-diff says buildah
     # prints otherwise, only slimbuild is held to it
     if [ -f "$dir/expected" ] && ! tolerates_run "$dir"; then
