@@ -76,10 +76,14 @@ const struct sb_cli_cmd sb_cli_commands[] = {
 	  "Remove a tag (NAME) or every tag of an image (ID; -f when it has several),\n"
 	  "then delete the blobs no remaining tag reaches.\n" },
 	{ "prune", sb_cmd_prune, "Delete blobs no image uses",
-	  "Usage: slimbuild prune\n"
+	  "Usage: slimbuild prune [--build-cache]\n"
 	  "\n"
 	  "Delete every blob no tag reaches and every unfinished write a killed\n"
-	  "process left behind.\n" },
+	  "process left behind.\n"
+	  "\n"
+	  "  --build-cache  also the build cache (docker builder prune): the step\n"
+	  "                 cache, unpacked layers, RUN cache mounts; waits for\n"
+	  "                 running builds\n" },
 	{ "import", sb_cmd_import, "Make an image from a root filesystem tar",
 	  "Usage: slimbuild import ROOTFS.tar|- NAME [--change LINE]... [-m MESSAGE]\n"
 	  "\n"

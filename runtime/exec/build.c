@@ -406,6 +406,7 @@ int sb_build(const struct sb_build_opts *o, struct sb_build_result *res, struct 
 	struct sb_dockerfile *df = NULL;
 	struct sb_plan_opts po;
 	const char *base;
+	bool locked = false;
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -420,6 +421,11 @@ int sb_build(const struct sb_build_opts *o, struct sb_build_result *res, struct 
 
 	if (private_mounts(err) < 0)
 		goto out;
+	/* shared for the whole build: a prune (exclusive) waits for it, so
+	 * no snapshot, cache entry or blob vanishes under a running build */
+	if (sb_store_lock(o->store, false, err) < 0)
+		goto out;
+	locked = true;
 	x.tmp = sb_xasprintf("%s/tmp/build-%d-%u", o->store->root, (int)getpid(),
 			     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
 	if (sb_mkdir_p(AT_FDCWD, x.tmp, 0700, err) < 0)
@@ -463,6 +469,8 @@ int sb_build(const struct sb_build_opts *o, struct sb_build_result *res, struct 
 out:
 	sb_dockerfile_free(df);
 	exec_release(&x);
+	if (locked)
+		sb_store_unlock(o->store);
 	if (rc < 0)
 		sb_build_result_release(res);
 	return rc;

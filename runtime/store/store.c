@@ -675,3 +675,18 @@ int sb_store_prune(struct sb_store *s, struct sb_prune_stats *stats, struct sb_e
 		*stats = st;
 	return 0;
 }
+
+int sb_store_prune_build_cache(struct sb_store *s, struct sb_prune_stats *stats, struct sb_error **err)
+{
+	static const char *const dirs[] = { "cache", "snapshots", "cache-mounts", "tmp" };
+	int rc = 0;
+
+	if (sb_store_lock(s, true, err) < 0)
+		return -1;
+	for (size_t i = 0; i < SB_ARRAY_SIZE(dirs) && rc == 0; i++)
+		rc = sb_rm_rf(s->dirfd, dirs[i], err);
+	if (rc == 0)
+		rc = sb_store_prune(s, stats, err);
+	sb_store_unlock(s);
+	return rc;
+}

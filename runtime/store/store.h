@@ -127,5 +127,10 @@ struct sb_prune_stats {
 /* Remove every blob no tag reaches (manifest, its config and layers, and
  * the manifests of a tagged index) and every ingest file. */
 int sb_store_prune(struct sb_store *s, struct sb_prune_stats *stats, struct sb_error **err);
+/* The build cache as well (docker builder prune): the step cache, the
+ * unpacked layer snapshots, RUN --mount=type=cache directories and
+ * leftovers of killed builds, under the exclusive lock (running builds
+ * hold it shared). Then the blobs, as sb_store_prune. */
+int sb_store_prune_build_cache(struct sb_store *s, struct sb_prune_stats *stats, struct sb_error **err);
 
 #endif

@@ -59,6 +59,13 @@ check "--no-cache runs every step" [ "$(grep -c ' CACHED$' <<<"$out")" -eq 0 ]
 out=$("$SLIMBUILD" build --progress plain -t cli:one --build-arg NOPE=1 "$C" 2>&1)
 check "unused build arg warns" grep -q 'build-args \[NOPE\] were not consumed' <<<"$out"
 
+# -- prune --build-cache: the cache goes, tagged images stay whole
+"$SLIMBUILD" prune --build-cache >/dev/null
+check "prune --build-cache removes the snapshots" test ! -e "$SLIMBUILD_ROOT/snapshots"
+check "prune --build-cache keeps tagged images" bash -c "\"$SLIMBUILD\" unpack cli:one '$SB_T/root-after-prune' >/dev/null && test -f '$SB_T/root-after-prune/greeting'"
+out=$("$SLIMBUILD" build --progress plain -t cli:one --build-arg MSG=given "$C" 2>&1)
+check "after prune --build-cache every step runs again" [ "$(grep -c ' CACHED$' <<<"$out")" -eq 0 ]
+
 # -- quiet prints the image ID only
 out=$("$SLIMBUILD" build -q "$C" 2>/dev/null)
 check "-q prints only the image ID" grep -qxE 'sha256:[0-9a-f]{64}' <<<"$out"
