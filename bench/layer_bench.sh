@@ -44,9 +44,11 @@ pair() {
   PEER_S=$(median <"$work/t.peer")
 }
 
-sb_pack() { SB_LAYER_DRIVER=pack SB_LAYER_SRC=$tree SB_LAYER_OUT=$1 SB_LAYER_COMPRESSION=$2 "$drv"; }
+# sb_pack OUT COMPRESSION [THREADS]: threads 0 (default) is one per CPU.
+sb_pack() { SB_LAYER_DRIVER=pack SB_LAYER_SRC=$tree SB_LAYER_OUT=$1 SB_LAYER_COMPRESSION=$2 SB_LAYER_THREADS=${3:-0} "$drv"; }
 sb_unpack() { SB_LAYER_DRIVER=unpack SB_LAYER_IN=$1 SB_LAYER_DST=$work/dst "$drv"; }
 tar_gzip() { tar -C "$tree" -cf - . | gzip >"$work/peer.tar.gz"; }
+tar_pigz() { tar -C "$tree" -cf - . | pigz >"$work/peer.pigz.tar.gz"; }
 tar_zstd() { tar -C "$tree" -cf - . | zstd -3 -q >"$work/peer.tar.zst"; }
 tar_none() { tar -C "$tree" -cf "$work/peer.tar" .; }
 fresh='rm -rf "$work/dst"; mkdir "$work/dst"'
@@ -58,8 +60,16 @@ row() { # row NAME SB_SECONDS PEER_SECONDS [SB_FILE PEER_FILE]
   printf '%-30s %10s %10s %7s %14s %14s\n' "$1" "$2" "$3" "$(awk -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", a / b }')" "$sbb" "$pb"
 }
 
+# gzip: slimbuild at its defaults (level 4, a thread per CPU) against
+# gzip -6 on one core, then on one thread, then against pigz -6 on all.
 pair : 'sb_pack "$work/sb.tar.gz" gzip' tar_gzip
 row "pack gzip (vs tar | gzip)" "$SB_S" "$PEER_S" "$work/sb.tar.gz" "$work/peer.tar.gz"
+pair : 'sb_pack "$work/sb1.tar.gz" gzip 1' tar_gzip
+row "pack gzip 1 thread (vs gzip)" "$SB_S" "$PEER_S" "$work/sb1.tar.gz" "$work/peer.tar.gz"
+if command -v pigz >/dev/null; then
+  pair : 'sb_pack "$work/sb.tar.gz" gzip' tar_pigz
+  row "pack gzip (vs tar | pigz)" "$SB_S" "$PEER_S" "$work/sb.tar.gz" "$work/peer.pigz.tar.gz"
+fi
 pair : 'sb_pack "$work/sb.tar.zst" zstd' tar_zstd
 row "pack zstd (vs tar | zstd -3)" "$SB_S" "$PEER_S" "$work/sb.tar.zst" "$work/peer.tar.zst"
 pair : 'sb_pack "$work/sb.tar" none' tar_none

@@ -1,6 +1,7 @@
-/* Layer compression: media types, a streaming gzip/zstd compressor that
- * writes to a sink, and a bounded decompressor that detects the format
- * from magic bytes. */
+/* Layer compression: media types, gzip in independently compressed
+ * blocks (the pipeline's workers compress them in parallel), a streaming
+ * gzip/zstd compressor that writes to a sink, and a bounded decompressor
+ * that detects the format from magic bytes. */
 #include <unistd.h>
 
 #include "runtime/layer/internal.h"
@@ -74,6 +75,103 @@ int sb_layer_media_compression(const char *mt)
 	return -1;
 }
 
+/* --- gzip in blocks --- */
+
+/* The default gzip level is 4, not zlib's 6. The rule: keep 6 unless a
+ * faster level costs under 5% in size. Measured on the Debian bookworm
+ * minbase rootfs tar (170,400,768 bytes) in this block format, one
+ * thread, CPU seconds of the whole pack (tar 0.5 of them):
+ *   level 1: 66,234,171 bytes (+9.8%)  2.31 s
+ *   level 3: 63,848,704 bytes (+5.8%)  3.13 s
+ *   level 4: 61,935,601 bytes (+2.7%)  3.34 s
+ *   level 5: 60,800,564 bytes (+0.8%)  4.47 s
+ *   level 6: 60,324,439 bytes          6.40 s
+ * Levels 1-3 use deflate's fast matcher and lose too much; 4 is the
+ * first lazy-matching level and compresses nearly twice as fast as 6. */
+#define GZIP_DEFAULT_LEVEL 4
+
+int sb_gzip_level(int level, struct sb_error **err)
+{
+	if (level == 0)
+		return GZIP_DEFAULT_LEVEL;
+	if (level < 1 || level > 9)
+		return sb_error_setx(err, EINVAL, "gzip level %d out of range 1-9", level);
+	return level;
+}
+
+int sb_deflater_init(struct sb_deflater *d, int level, struct sb_error **err)
+{
+	memset(d, 0, sizeof(*d));
+	/* windowBits -15: raw deflate, the gzip wrapper is ours. */
+	if (deflateInit2(&d->z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return sb_error_setx(err, ENOMEM, "gzip: deflateInit2 failed");
+	d->live = true;
+	return 0;
+}
+
+int sb_deflater_block(struct sb_deflater *d, const unsigned char *dict, size_t dict_len, const unsigned char *in,
+		      size_t len, bool last, struct sb_gzip_block *out, struct sb_error **err)
+{
+	size_t bound;
+	int rc;
+
+	if (len > SB_GZIP_BLOCK || dict_len > SB_GZIP_DICT)
+		return sb_error_setx(err, EINVAL, "gzip: block of %zu bytes too large", len);
+	if (deflateReset(&d->z) != Z_OK)
+		return sb_error_setx(err, EIO, "gzip: deflateReset failed");
+	if (dict_len && deflateSetDictionary(&d->z, dict, (uInt)dict_len) != Z_OK)
+		return sb_error_setx(err, EIO, "gzip: deflateSetDictionary failed");
+	/* Room for the whole block at once (deflateBound, plus the sync
+	 * flush's empty stored block and a final block's last bits), so
+	 * that one deflate() call does it all. */
+	bound = deflateBound(&d->z, (uLong)len) + 16;
+	if (out->cap < bound) {
+		free(out->data);
+		out->data = sb_xmalloc(bound);
+		out->cap = bound;
+	}
+	d->z.next_in = (Bytef *)(uintptr_t)in;
+	d->z.avail_in = (uInt)len;
+	d->z.next_out = out->data;
+	d->z.avail_out = (uInt)out->cap;
+	/* Z_SYNC_FLUSH ends a block on a byte boundary with no final bit,
+	 * so the next block's stream follows it directly; only the last
+	 * block ends the deflate stream (Z_FINISH). */
+	rc = deflate(&d->z, last ? Z_FINISH : Z_SYNC_FLUSH);
+	if (rc == Z_STREAM_ERROR || d->z.avail_in != 0 || (last ? rc != Z_STREAM_END : d->z.avail_out == 0))
+		return sb_error_setx(err, EIO, "gzip: deflate failed (%d)", rc);
+	out->len = out->cap - d->z.avail_out;
+	out->crc = (uint32_t)crc32(0, in, (uInt)len);
+	out->in_len = len;
+	return 0;
+}
+
+void sb_deflater_release(struct sb_deflater *d)
+{
+	if (d->live)
+		deflateEnd(&d->z);
+	d->live = false;
+}
+
+void sb_gzip_header(unsigned char h[SB_GZIP_HEADER], int level)
+{
+	/* RFC 1952 2.3: magic, deflate, no flags, mtime 0 (reproducible),
+	 * XFL and OS (3, Unix) as zlib writes them, so the header is the
+	 * one deflateInit2(15 + 16) would give. */
+	static const unsigned char head[] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
+	memcpy(h, head, sizeof(head));
+	h[8] = level == 9 ? 2 : level < 2 ? 4 : 0;
+}
+
+void sb_gzip_trailer(unsigned char t[SB_GZIP_TRAILER], uint32_t crc, uint64_t isize)
+{
+	/* CRC-32 and the size modulo 2^32, little-endian. */
+	for (int i = 0; i < 4; i++) {
+		t[i] = (unsigned char)(crc >> (8 * i));
+		t[4 + i] = (unsigned char)(isize >> (8 * i));
+	}
+}
+
 /* --- compressor --- */
 
 static int sink_write(struct sb_compressor *c, const void *data, size_t len, struct sb_error **err)
@@ -93,16 +191,18 @@ int sb_compressor_init(struct sb_compressor *c, enum sb_compression kind, int le
 	c->kind = kind;
 	c->sink = sink;
 	switch (kind) {
-	case SB_COMPRESS_GZIP:
-		if (level == 0)
-			level = Z_DEFAULT_COMPRESSION;
-		else if (level < 1 || level > 9)
-			return sb_error_setx(err, EINVAL, "gzip level %d out of range 1-9", level);
-		/* windowBits 15 + 16: a gzip wrapper (RFC 1952 header with
-		 * mtime 0 and no name, so the output is reproducible). */
-		if (deflateInit2(&c->z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-			return sb_error_setx(err, ENOMEM, "gzip: deflateInit2 failed");
-		break;
+	case SB_COMPRESS_GZIP: {
+		unsigned char h[SB_GZIP_HEADER];
+		level = sb_gzip_level(level, err);
+		if (level < 0)
+			return -1;
+		c->level = level;
+		if (sb_deflater_init(&c->gz, level, err) < 0)
+			return -1;
+		c->gz_buf = sb_xmalloc(SB_GZIP_DICT + SB_GZIP_BLOCK);
+		sb_gzip_header(h, level);
+		return sink_write(c, h, sizeof(h), err);
+	}
 	case SB_COMPRESS_ZSTD: {
 		size_t r;
 		if (level == 0)
@@ -132,32 +232,46 @@ int sb_compressor_init(struct sb_compressor *c, enum sb_compression kind, int le
 	return 0;
 }
 
-static int gzip_run(struct sb_compressor *c, const void *data, size_t len, int flush, struct sb_error **err)
+/* Compress the buffered block and write it; gz_buf holds the dictionary
+ * (the previous block's last 32 KiB) before it. */
+static int gzip_block(struct sb_compressor *c, bool last, struct sb_error **err)
 {
-	c->z.next_in = (Bytef *)(uintptr_t)data;
-	c->z.avail_in = 0;
-	/* avail_in is a uInt: feed huge buffers in pieces. */
-	for (;;) {
-		int rc;
-		if (c->z.avail_in == 0 && len) {
-			uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-			c->z.avail_in = n;
-			len -= n;
-		}
-		c->z.next_out = c->out;
-		c->z.avail_out = (uInt)c->out_size;
-		rc = deflate(&c->z, len ? Z_NO_FLUSH : flush);
-		if (rc == Z_STREAM_ERROR)
-			return sb_error_setx(err, EIO, "gzip: deflate failed");
-		if (sink_write(c, c->out, c->out_size - c->z.avail_out, err) < 0)
-			return -1;
-		if (flush == Z_FINISH) {
-			if (rc == Z_STREAM_END && !len)
-				return 0;
-		} else if (c->z.avail_in == 0 && !len && c->z.avail_out != 0) {
-			return 0;
-		}
+	unsigned char *data = c->gz_buf + SB_GZIP_DICT;
+	if (sb_deflater_block(&c->gz, data - c->gz_dict_len, c->gz_dict_len, data, c->gz_len, last, &c->gz_out,
+			      err) < 0)
+		return -1;
+	if (sink_write(c, c->gz_out.data, c->gz_out.len, err) < 0)
+		return -1;
+	c->crc = (uint32_t)crc32_combine(c->crc, c->gz_out.crc, (z_off_t)c->gz_len);
+	c->isize += c->gz_len;
+	if (c->gz_len >= SB_GZIP_DICT) {
+		memcpy(c->gz_buf, data + c->gz_len - SB_GZIP_DICT, SB_GZIP_DICT);
+		c->gz_dict_len = SB_GZIP_DICT;
 	}
+	c->gz_len = 0;
+	return 0;
+}
+
+static int gzip_write(struct sb_compressor *c, const void *data, size_t len, struct sb_error **err)
+{
+	const unsigned char *d = data;
+	while (len) {
+		/* A full block goes out at once, as the pipeline sends it:
+		 * block boundaries depend on the byte count alone. */
+		if (sb_fill_block(c->gz_buf + SB_GZIP_DICT, &c->gz_len, SB_GZIP_BLOCK, &d, &len) &&
+		    gzip_block(c, false, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int gzip_finish(struct sb_compressor *c, struct sb_error **err)
+{
+	unsigned char t[SB_GZIP_TRAILER];
+	if (gzip_block(c, true, err) < 0)
+		return -1;
+	sb_gzip_trailer(t, c->crc, c->isize);
+	return sink_write(c, t, sizeof(t), err);
 }
 
 static int zstd_run(struct sb_compressor *c, const void *data, size_t len, ZSTD_EndDirective mode,
@@ -182,7 +296,7 @@ int sb_compressor_write(struct sb_compressor *c, const void *data, size_t len, s
 		return 0;
 	switch (c->kind) {
 	case SB_COMPRESS_GZIP:
-		return gzip_run(c, data, len, Z_NO_FLUSH, err);
+		return gzip_write(c, data, len, err);
 	case SB_COMPRESS_ZSTD:
 		return zstd_run(c, data, len, ZSTD_e_continue, err);
 	case SB_COMPRESS_NONE:
@@ -195,7 +309,7 @@ int sb_compressor_finish(struct sb_compressor *c, struct sb_error **err)
 {
 	switch (c->kind) {
 	case SB_COMPRESS_GZIP:
-		return gzip_run(c, NULL, 0, Z_FINISH, err);
+		return gzip_finish(c, err);
 	case SB_COMPRESS_ZSTD:
 		return zstd_run(c, NULL, 0, ZSTD_e_end, err);
 	case SB_COMPRESS_NONE:
@@ -206,8 +320,11 @@ int sb_compressor_finish(struct sb_compressor *c, struct sb_error **err)
 
 void sb_compressor_release(struct sb_compressor *c)
 {
-	if (c->kind == SB_COMPRESS_GZIP && c->out)
-		deflateEnd(&c->z);
+	sb_deflater_release(&c->gz);
+	free(c->gz_buf);
+	c->gz_buf = NULL;
+	free(c->gz_out.data);
+	c->gz_out.data = NULL;
 	ZSTD_freeCCtx(c->zc);
 	c->zc = NULL;
 	free(c->out);

@@ -18,10 +18,69 @@
 
 /* --- compress.c --- */
 
-/* A streaming compressor writing its output to a sink. */
+/* gzip is written in blocks, pigz's format: the uncompressed stream is
+ * cut every SB_GZIP_BLOCK bytes; each block is raw deflate primed with the
+ * 32 KiB before it as a preset dictionary and ends with a sync flush (the
+ * last one with the final bit), so the blocks, compressed independently
+ * and put back in order, make one deflate stream in one gzip member. The
+ * bytes depend on the input and the level only, not on the number of
+ * threads or on how the input was split into writes. */
+#define SB_GZIP_BLOCK (128u * 1024)
+#define SB_GZIP_DICT (32u * 1024)
+#define SB_GZIP_HEADER 10
+#define SB_GZIP_TRAILER 8
+
+/* A compressed block; data is reused across blocks. */
+struct sb_gzip_block {
+	unsigned char *data;
+	size_t len, cap;
+	uint32_t crc;  /* of the uncompressed block */
+	size_t in_len; /* its uncompressed size */
+};
+
+/* One thread's raw deflate state, reused across blocks. */
+struct sb_deflater {
+	z_stream z;
+	bool live;
+};
+
+/* Copy what fits of *data (*len bytes) to buf, which holds *have of cap
+ * bytes, advancing all three; true when buf is then full. */
+static inline bool sb_fill_block(unsigned char *buf, size_t *have, size_t cap, const unsigned char **data, size_t *len)
+{
+	size_t n = cap - *have < *len ? cap - *have : *len;
+	memcpy(buf + *have, *data, n);
+	*have += n;
+	*data += n;
+	*len -= n;
+	return *have == cap;
+}
+
+/* The level (1-9, 0 for the default, 4: see compress.c) or -1 with *err. */
+int sb_gzip_level(int level, struct sb_error **err);
+int sb_deflater_init(struct sb_deflater *d, int level, struct sb_error **err);
+/* Compress in[0..len) (len <= SB_GZIP_BLOCK) with the dictionary
+ * dict[0..dict_len) (dict_len <= SB_GZIP_DICT, 0 for the first block)
+ * into out, grown as needed; out->crc is the block's CRC-32. */
+int sb_deflater_block(struct sb_deflater *d, const unsigned char *dict, size_t dict_len, const unsigned char *in,
+		      size_t len, bool last, struct sb_gzip_block *out, struct sb_error **err);
+void sb_deflater_release(struct sb_deflater *d);
+/* The member's header (mtime 0, no name) and trailer. */
+void sb_gzip_header(unsigned char h[SB_GZIP_HEADER], int level);
+void sb_gzip_trailer(unsigned char t[SB_GZIP_TRAILER], uint32_t crc, uint64_t isize);
+
+/* A streaming compressor writing its output to a sink, on the calling
+ * thread; its gzip is the block format above, byte for byte what the
+ * pipeline writes. */
 struct sb_compressor {
 	enum sb_compression kind;
-	z_stream z;
+	int level;
+	struct sb_deflater gz;
+	unsigned char *gz_buf; /* SB_GZIP_DICT of dictionary, then the block */
+	size_t gz_dict_len, gz_len;
+	struct sb_gzip_block gz_out;
+	uint32_t crc;
+	uint64_t isize;
 	ZSTD_CCtx *zc;
 	unsigned char *out;
 	size_t out_size;
@@ -71,14 +130,32 @@ const char *sb_compression_name(enum sb_compression c);
 
 /* --- pipeline.c --- */
 
-/* Tar bytes in; hashed (diff_id), then compressed and written to a sink by
- * a worker thread, so that reading files and compressing overlap as in
- * `tar -c | gzip`. Write from one thread only. */
-#define SB_PIPE_SLOTS 8
+/* Tar bytes in; hashed (diff_id) on the caller's thread, then cut into
+ * slots handed to worker threads, so that reading files and compressing
+ * overlap as in `tar -c | gzip`. gzip: one SB_GZIP_BLOCK block per slot,
+ * compressed by opts->threads workers in parallel and written to the sink
+ * in order by whichever worker finishes the next one. zstd and none: one
+ * worker streams the slots through an sb_compressor. At most nslots
+ * blocks are in memory. Write from one thread only. */
+struct sb_pipe_slot {
+	unsigned char *buf; /* SB_GZIP_DICT of room for the dictionary, then the data */
+	size_t dict_len, len;
+	bool last; /* gzip: the final block */
+	bool done; /* compressed, waiting for its turn to be written */
+	struct sb_gzip_block out;
+};
+
+struct sb_pipe_worker {
+	struct sb_pipeline *p;
+	struct sb_deflater gz;
+	pthread_t thread;
+	bool running;
+};
+
 struct sb_pipeline {
 	struct sb_sha256 tar_hash;
 	uint64_t tar_bytes;
-	struct sb_compressor comp;
+	struct sb_compressor comp; /* zstd, none */
 	struct sb_layer_sink to_sink; /* the compressor writes here */
 	const struct sb_layer_sink *sink;
 	bool hash_blob;
@@ -86,18 +163,27 @@ struct sb_pipeline {
 	uint64_t blob_bytes;
 	enum sb_compression compression;
 	bool oci;
+	bool blocks; /* gzip in parallel blocks */
+	int level;
+	uint32_t crc; /* gzip: of the blocks written so far */
 
-	/* the hand-off between the producer and the worker */
-	pthread_t thread;
-	bool running;
+	/* the hand-off between the producer and the workers */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	unsigned char *slot[SB_PIPE_SLOTS];
-	size_t slot_len[SB_PIPE_SLOTS];
-	uint64_t produced, consumed; /* slots handed over, slots done */
+	bool sync_live;
+	struct sb_pipe_slot *slots;
+	size_t nslots, slot_size;
+	struct sb_pipe_worker *workers;
+	size_t nworkers;
+	uint64_t produced, taken, written; /* slots handed over, started, written */
+	bool writing; /* a worker is writing done slots to the sink */
 	bool closing, stop;
 	struct sb_error *worker_err;
 };
+
+/* The number of threads opts->threads asks for: itself when positive,
+ * else the CPUs this process may run on. */
+int sb_pipeline_threads(const struct sb_layer_pack_opts *opts);
 
 int sb_pipeline_init(struct sb_pipeline *p, const struct sb_layer_pack_opts *opts, const struct sb_layer_sink *sink,
 		     bool hash_blob, struct sb_error **err);
@@ -105,7 +191,7 @@ int sb_pipeline_write(struct sb_pipeline *p, const void *data, size_t len, struc
 /* Drain, finish the compressed stream and fill out's digests, sizes and
  * media type (out->digest only with hash_blob). */
 int sb_pipeline_finish(struct sb_pipeline *p, struct sb_layer_result *out, struct sb_error **err);
-/* Stop the worker (discarding what is queued) and free everything. */
+/* Stop the workers (discarding what is queued) and free everything. */
 void sb_pipeline_release(struct sb_pipeline *p);
 
 /* --- pack.c --- */

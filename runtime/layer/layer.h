@@ -24,7 +24,10 @@ int sb_layer_media_compression(const char *media_type);
 
 struct sb_layer_pack_opts {
 	enum sb_compression compression;
-	int level;                 /* 0: the compressor's default (gzip 6, zstd 3) */
+	int level;                 /* 0: the compressor's default (gzip 4, zstd 3) */
+	/* gzip: compress on this many threads (0: one per CPU this process
+	 * may use). The blob's bytes do not depend on it. zstd ignores it. */
+	int threads;
 	int64_t source_date_epoch; /* >= 0: clamp every mtime to it; -1: keep */
 	bool oci_media_type;       /* media type flavour of the result */
 	bool overlay_upper;        /* pack_dir: the tree is an overlayfs upper dir */

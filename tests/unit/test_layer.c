@@ -898,6 +898,332 @@ static void test_pack_reproducible(void **state)
 	scratch_free(&s);
 }
 
+/* ------------------------------------------------------ gzip in blocks */
+
+/* Inflate with zlib alone, as one gzip member: the deflate stream must
+ * end (final bit) exactly where the blob does, minus the trailer. */
+static void inflate_one_member(const struct sb_strbuf *gz, struct sb_strbuf *out)
+{
+	static unsigned char buf[65536];
+	z_stream z;
+	int rc;
+
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+	z.next_in = (Bytef *)gz->buf;
+	z.avail_in = (uInt)gz->len;
+	do {
+		z.next_out = buf;
+		z.avail_out = sizeof(buf);
+		rc = inflate(&z, Z_NO_FLUSH);
+		if (rc != Z_OK && rc != Z_STREAM_END)
+			fail_msg("inflate: %d %s", rc, z.msg ? z.msg : "");
+		sb_strbuf_add(out, buf, sizeof(buf) - z.avail_out);
+	} while (rc != Z_STREAM_END);
+	assert_int_equal(z.avail_in, 0);
+	inflateEnd(&z);
+}
+
+/* gzip(1), python's gzip module and libarchive read blob back to the tar
+ * whose sha256 is diff_id, with `entries` entries (entries < 0: any). */
+static void assert_peers_read(const struct sb_strbuf *blob, const char *dir, const char *diff_id, long entries)
+{
+	char path[256], cmd[768];
+	struct archive *a;
+	struct archive_entry *e;
+	long n = 0;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/peer.gz", dir);
+	assert_int_equal(sb_write_file_atomic(AT_FDCWD, path, blob->buf, blob->len, 0644, NULL), 0);
+	snprintf(cmd, sizeof(cmd), "gzip -t %s", path);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "python3 -c 'import gzip, hashlib, sys; "
+		 "sys.exit(\"sha256:\" + hashlib.sha256(gzip.open(sys.argv[1]).read()).hexdigest() != sys.argv[2])' %s %s",
+		 path, diff_id);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(unlink(path), 0);
+	if (entries < 0)
+		return;
+	a = archive_read_new();
+	archive_read_support_filter_gzip(a);
+	archive_read_support_format_tar(a);
+	assert_int_equal(archive_read_open_memory(a, blob->buf, blob->len), ARCHIVE_OK);
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+		assert_int_equal(archive_read_data_skip(a), ARCHIVE_OK);
+		n++;
+	}
+	if (r != ARCHIVE_EOF)
+		fail_msg("libarchive: %s", archive_error_string(a));
+	assert_int_equal(archive_filter_code(a, 0), ARCHIVE_FILTER_GZIP);
+	assert_int_equal(n, entries);
+	archive_read_free(a);
+}
+
+/* ~20 MiB of files: text-like, random, mixed, and many small ones. */
+static void build_big_tree(const char *root)
+{
+	size_t size = 1u << 20;
+	unsigned char *buf = sb_xmalloc(size);
+	char rel[64];
+	uint32_t seed = 7;
+
+	for (int i = 0; i < 18; i++) {
+		size_t n = size - (size_t)i * 4099; /* odd sizes: blocks never align with files */
+		switch (i % 3) {
+		case 0:
+			for (size_t j = 0; j < n; j++)
+				buf[j] = (unsigned char)("the quick brown fox jumps over the lazy dog\n"[(j * 7 + j / 97) % 44]);
+			break;
+		case 1:
+			for (size_t j = 0; j < n; j++) {
+				seed = seed * 1103515245u + 12345u;
+				buf[j] = (unsigned char)(seed >> 16);
+			}
+			break;
+		default:
+			fill_pattern(buf, n, (uint32_t)i);
+			break;
+		}
+		snprintf(rel, sizeof(rel), "big%02d", i);
+		put(root, rel, buf, n, 0644);
+	}
+	mk(root, "small", 0755);
+	for (int i = 0; i < 400; i++) {
+		fill_pattern(buf, (size_t)i * 37, (uint32_t)i);
+		snprintf(rel, sizeof(rel), "small/f%03d", i);
+		put(root, rel, buf, (size_t)i * 37, 0600);
+	}
+	free(buf);
+}
+
+static void pack_opts_mem(const char *dir, const struct sb_layer_pack_opts *o, struct sb_strbuf *blob,
+			  struct sb_layer_result *res)
+{
+	struct sb_layer_sink sink = { mem_sink_write, blob };
+	struct sb_error *err = NULL;
+	if (sb_layer_pack_dir_to(dir, o, &sink, res, &err) < 0)
+		fail_msg("pack: %s", err->msg);
+}
+
+static void test_gzip_parallel(void **state)
+{
+	static const int threads[] = { 1, 2, 4, 0 };
+	struct scratch s;
+	struct sb_layer_pack_opts o;
+	struct sb_strbuf tar = SB_STRBUF_INIT, first = SB_STRBUF_INIT, blob = SB_STRBUF_INIT, back = SB_STRBUF_INIT;
+	struct sb_layer_result rt, r0, r;
+	struct sb_error *err = NULL;
+	char digest[SB_DIGEST_SIZE];
+	(void)state;
+
+	scratch_init(&s);
+	build_big_tree(s.root);
+	pack_mem(s.root, SB_COMPRESS_NONE, -1, &tar, &rt);
+	assert_true(rt.tar_size / SB_GZIP_BLOCK >= 100);
+
+	/* the same bytes whatever the number of threads */
+	sb_layer_pack_opts_init(&o);
+	for (size_t i = 0; i < SB_ARRAY_SIZE(threads); i++) {
+		o.threads = threads[i];
+		sb_strbuf_reset(&blob);
+		pack_opts_mem(s.root, &o, &blob, &r);
+		assert_string_equal(r.diff_id, rt.diff_id);
+		assert_int_equal(r.tar_size, rt.tar_size);
+		assert_int_equal(r.size, blob.len);
+		sb_sha256_digest(blob.buf, blob.len, digest);
+		assert_string_equal(r.digest, digest);
+		if (i == 0) {
+			r0 = r;
+			sb_strbuf_add(&first, blob.buf, blob.len);
+			continue;
+		}
+		assert_string_equal(r.digest, r0.digest);
+		assert_int_equal(blob.len, first.len);
+		assert_memory_equal(blob.buf, first.buf, blob.len);
+	}
+	/* compressed: the random third does not shrink, the rest does */
+	assert_true(first.len < tar.len * 3 / 4 && first.len > tar.len / 4);
+
+	/* one gzip member that zlib inflates back to the tar */
+	inflate_one_member(&first, &back);
+	assert_int_equal(back.len, tar.len);
+	assert_memory_equal(back.buf, tar.buf, tar.len);
+	assert_peers_read(&first, s.canary, rt.diff_id, (long)r0.entries);
+
+	/* the single-threaded compressor writes the same bytes */
+	sb_strbuf_reset(&blob);
+	compress_buf(SB_COMPRESS_GZIP, 0, tar.buf, tar.len, &blob);
+	assert_int_equal(blob.len, first.len);
+	assert_memory_equal(blob.buf, first.buf, blob.len);
+
+	/* the level is honoured */
+	{
+		struct sb_strbuf b1 = SB_STRBUF_INIT, b9 = SB_STRBUF_INIT;
+		struct sb_layer_result r1, r9;
+		o.threads = 2;
+		o.level = 1;
+		pack_opts_mem(s.root, &o, &b1, &r1);
+		o.level = 9;
+		pack_opts_mem(s.root, &o, &b9, &r9);
+		/* (level 1 beats 4 on this synthetic data: only 9 is sure to win) */
+		assert_true(b9.len < first.len && b9.len < b1.len && b1.len != first.len);
+		assert_true(b1.buf[8] == 4 && b9.buf[8] == 2 && first.buf[8] == 0); /* XFL, as zlib sets it */
+		sb_strbuf_reset(&back);
+		inflate_one_member(&b9, &back);
+		assert_int_equal(back.len, tar.len);
+		assert_memory_equal(back.buf, tar.buf, tar.len);
+		sb_strbuf_release(&b1);
+		sb_strbuf_release(&b9);
+		o.level = 10;
+		sb_strbuf_reset(&blob);
+		assert_int_equal(sb_layer_pack_dir_to(s.root, &o, &(struct sb_layer_sink){ mem_sink_write, &blob }, &r,
+						      &err),
+				 -1);
+		assert_int_equal(err->code, EINVAL);
+		sb_error_free(err);
+		err = NULL;
+		o.level = 0;
+		o.threads = -1;
+		assert_int_equal(sb_layer_pack_dir_to(s.root, &o, &(struct sb_layer_sink){ mem_sink_write, &blob }, &r,
+						      &err),
+				 -1);
+		assert_int_equal(err->code, EINVAL);
+		sb_error_free(err);
+	}
+	sb_strbuf_release(&tar);
+	sb_strbuf_release(&first);
+	sb_strbuf_release(&blob);
+	sb_strbuf_release(&back);
+	scratch_free(&s);
+}
+
+/* Feed data to a pipeline in pieces of `step` bytes (0: at once). */
+static void pipe_mem(const void *data, size_t len, size_t step, int threads, struct sb_strbuf *blob,
+		     struct sb_layer_result *res)
+{
+	struct sb_layer_pack_opts o;
+	struct sb_layer_sink sink = { mem_sink_write, blob };
+	struct sb_pipeline p;
+	struct sb_error *err = NULL;
+	const unsigned char *d = data;
+
+	sb_layer_pack_opts_init(&o);
+	o.threads = threads;
+	if (sb_pipeline_init(&p, &o, &sink, true, &err) < 0)
+		fail_msg("pipeline: %s", err->msg);
+	while (len) {
+		size_t n = step && step < len ? step : len;
+		assert_int_equal(sb_pipeline_write(&p, d, n, &err), 0);
+		d += n;
+		len -= n;
+	}
+	if (sb_pipeline_finish(&p, res, &err) < 0)
+		fail_msg("pipeline: %s", err->msg);
+	sb_pipeline_release(&p);
+}
+
+struct failing_sink {
+	int calls_left;
+};
+
+static int failing_write(void *ctx, const void *data, size_t len, struct sb_error **err)
+{
+	struct failing_sink *f = ctx;
+	(void)data;
+	(void)len;
+	if (f->calls_left-- > 0)
+		return 0;
+	return sb_error_setx(err, ENOSPC, "sink full");
+}
+
+static void test_gzip_edges(void **state)
+{
+	/* An empty stream: header, an empty final block, a zero trailer,
+	 * what `printf '' | gzip -n` writes too (but for XFL and OS). */
+	static const unsigned char empty[] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+	static const size_t sizes[] = { 1, SB_GZIP_DICT - 1, SB_GZIP_BLOCK, SB_GZIP_BLOCK + 1, 2 * SB_GZIP_BLOCK,
+					3 * SB_GZIP_BLOCK + SB_GZIP_DICT + 5 };
+	static const size_t steps[] = { 0, 1000, 7 * 512, SB_GZIP_BLOCK + 3 };
+	struct sb_strbuf blob = SB_STRBUF_INIT, ref = SB_STRBUF_INIT, back = SB_STRBUF_INIT;
+	struct sb_layer_result r;
+	struct scratch s;
+	char want[SB_DIGEST_SIZE];
+	size_t max = 3 * SB_GZIP_BLOCK + SB_GZIP_DICT + 5;
+	unsigned char *data = sb_xmalloc(max);
+	(void)state;
+
+	scratch_init(&s);
+	for (int t = 1; t <= 3; t += 2) {
+		sb_strbuf_reset(&blob);
+		pipe_mem("", 0, 0, t, &blob, &r);
+		assert_int_equal(blob.len, sizeof(empty));
+		assert_memory_equal(blob.buf, empty, sizeof(empty));
+		assert_int_equal(r.tar_size, 0);
+		sb_sha256_digest("", 0, want);
+		assert_string_equal(r.diff_id, want);
+		sb_strbuf_reset(&back);
+		inflate_one_member(&blob, &back);
+		assert_int_equal(back.len, 0);
+	}
+	sb_strbuf_reset(&ref);
+	compress_buf(SB_COMPRESS_GZIP, 0, "", 0, &ref);
+	assert_int_equal(ref.len, sizeof(empty));
+	assert_memory_equal(ref.buf, empty, sizeof(empty));
+	assert_peers_read(&blob, s.canary, want, -1);
+
+	/* Block boundaries fall every SB_GZIP_BLOCK bytes, however the
+	 * input was cut into writes and on how many threads. */
+	fill_pattern(data, max, 11);
+	for (size_t i = 0; i < SB_ARRAY_SIZE(sizes); i++) {
+		sb_strbuf_reset(&ref);
+		compress_buf(SB_COMPRESS_GZIP, 0, data, sizes[i], &ref);
+		sb_strbuf_reset(&back);
+		inflate_one_member(&ref, &back);
+		assert_int_equal(back.len, sizes[i]);
+		assert_memory_equal(back.buf, data, sizes[i]);
+		for (size_t j = 0; j < SB_ARRAY_SIZE(steps); j++) {
+			for (int t = 1; t <= 3; t++) {
+				sb_strbuf_reset(&blob);
+				pipe_mem(data, sizes[i], steps[j], t, &blob, &r);
+				assert_int_equal(blob.len, ref.len);
+				assert_memory_equal(blob.buf, ref.buf, ref.len);
+			}
+		}
+	}
+	sb_sha256_digest(data, max, want);
+	assert_peers_read(&blob, s.canary, want, -1);
+
+	/* A failing sink fails the pipeline, whichever worker writes. */
+	for (int calls = 0; calls < 4; calls++) {
+		struct failing_sink f = { calls };
+		struct sb_layer_sink sink = { failing_write, &f };
+		struct sb_layer_pack_opts o;
+		struct sb_pipeline p;
+		struct sb_error *err = NULL;
+		int rc;
+		sb_layer_pack_opts_init(&o);
+		o.threads = 3;
+		assert_int_equal(sb_pipeline_init(&p, &o, &sink, true, &err), 0);
+		rc = sb_pipeline_write(&p, data, max, &err);
+		for (int k = 0; rc == 0 && k < 8; k++)
+			rc = sb_pipeline_write(&p, data, max, &err);
+		if (rc == 0)
+			rc = sb_pipeline_finish(&p, &r, &err);
+		assert_int_equal(rc, -1);
+		assert_non_null(err);
+		assert_int_equal(err->code, ENOSPC);
+		sb_error_free(err);
+		sb_pipeline_release(&p);
+	}
+	free(data);
+	sb_strbuf_release(&blob);
+	sb_strbuf_release(&ref);
+	sb_strbuf_release(&back);
+	scratch_free(&s);
+}
+
 /* ----------------------------------------------------------- hostile tars */
 
 static void test_hostile_dotdot(void **state)
@@ -1757,6 +2083,7 @@ static void test_debian_roundtrip(void **state)
  * small driver that tests/integration/test_layer.sh, bench/layer_bench.sh
  * and fuzz seeding use, until the CLI exposes pack and unpack:
  *   pack:   SB_LAYER_SRC=dir SB_LAYER_OUT=file [SB_LAYER_COMPRESSION=gzip|zstd|none] [SB_LAYER_SDE=n]
+ *           [SB_LAYER_LEVEL=n] [SB_LAYER_THREADS=n]
  *   unpack: SB_LAYER_IN=file SB_LAYER_DST=dir
  *   seeds:  SB_LAYER_OUT=dir (small tars for the fuzzer: plain, gzip, zstd)
  * Prints one line of results; exit 0 or 1. */
@@ -1808,6 +2135,10 @@ static int driver(const char *mode)
 			o.compression = sb_compression_parse(comp);
 		if (sde)
 			o.source_date_epoch = strtoll(sde, NULL, 10);
+		if (getenv("SB_LAYER_LEVEL"))
+			o.level = atoi(getenv("SB_LAYER_LEVEL"));
+		if (getenv("SB_LAYER_THREADS"))
+			o.threads = atoi(getenv("SB_LAYER_THREADS"));
 		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0)
 			return perror(out), 1;
@@ -1903,6 +2234,8 @@ int main(void)
 		cmocka_unit_test(test_pack_unpack_roundtrip),
 		cmocka_unit_test(test_pack_format),
 		cmocka_unit_test(test_pack_reproducible),
+		cmocka_unit_test(test_gzip_parallel),
+		cmocka_unit_test(test_gzip_edges),
 		cmocka_unit_test(test_hostile_dotdot),
 		cmocka_unit_test(test_names_cleaned),
 		cmocka_unit_test(test_hostile_symlink_parent),
