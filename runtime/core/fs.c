@@ -1,9 +1,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "runtime/core/fs.h"
+
+#define XATTR_LIST_MAX_SIZE (64u * 1024)
 
 int sb_write_all(int fd, const void *data, size_t len, const char *what, struct sb_error **err)
 {
@@ -173,4 +176,27 @@ int sb_copy_fd(int from, int to, const char *name, struct sb_error **err)
 		if (sb_write_all(to, buf, (size_t)r, name, err) < 0)
 			return -1;
 	}
+}
+
+int sb_copy_xattrs(int from, int to, const char *what, struct sb_error **err)
+{
+	char list[XATTR_LIST_MAX_SIZE];
+	ssize_t n = flistxattr(from, list, sizeof(list));
+	if (n < 0)
+		return errno == ENOTSUP || errno == ERANGE ? 0 : sb_error_set(err, errno, "list xattrs of %s", what);
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1) {
+		const char *name = list + i;
+		char value[XATTR_LIST_MAX_SIZE];
+		ssize_t len;
+		/* overlayfs metadata is not content */
+		if (!strncmp(name, "trusted.overlay.", 16))
+			continue;
+		len = fgetxattr(from, name, value, sizeof(value));
+		if (len < 0)
+			continue;
+		/* BuildKit logs and goes on when the destination refuses one. */
+		if (fsetxattr(to, name, value, (size_t)len, 0) < 0 && errno != ENOTSUP && errno != EPERM)
+			return sb_error_set(err, errno, "set xattr %s on %s", name, what);
+	}
+	return 0;
 }

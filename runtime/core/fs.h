@@ -24,6 +24,12 @@ int sb_write_all(int fd, const void *data, size_t len, const char *what, struct 
  * read/write where the kernel refuses it (across filesystems on old
  * kernels). name is for messages. */
 int sb_copy_fd(int from, int to, const char *name, struct sb_error **err);
+/* Copy every xattr of the open file from to the open file to (neither an
+ * O_PATH descriptor), trusted.overlay.* (overlayfs's own metadata) left
+ * out. One the destination refuses (ENOTSUP, EPERM: not root, a
+ * filesystem without xattrs) is skipped, as BuildKit does; other errors
+ * fail, naming what. */
+int sb_copy_xattrs(int from, int to, const char *what, struct sb_error **err);
 /* mkdir -p relative to dirfd (no symlink checks: for our own directories). */
 int sb_mkdir_p(int dirfd, const char *path, mode_t mode, struct sb_error **err);
 /* rm -rf of dirfd/path without following symlinks; missing is fine. */

@@ -37,7 +37,6 @@
 #include "runtime/layer/internal.h"
 #include "runtime/sandbox/sandbox.h"
 
-#define XATTR_LIST_MAX_SIZE (64u * 1024)
 #define COPY_CHUNK (256u * 1024)
 
 /* copy.MkdirAll inside the destination root: missing directories are made
@@ -167,29 +166,6 @@ static int resolve_chown(struct copier *c, const char *spec, struct sb_error **e
 
 /* ---- writing ---- */
 
-static int copy_xattrs(int from, int to, const char *what, struct sb_error **err)
-{
-	char list[XATTR_LIST_MAX_SIZE];
-	ssize_t n = flistxattr(from, list, sizeof(list));
-	if (n < 0)
-		return errno == ENOTSUP || errno == ERANGE ? 0 : sb_error_set(err, errno, "list xattrs of %s", what);
-	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1) {
-		const char *name = list + i;
-		char value[XATTR_LIST_MAX_SIZE];
-		ssize_t len;
-		/* overlayfs metadata is not content */
-		if (!strncmp(name, "trusted.overlay.", 16))
-			continue;
-		len = fgetxattr(from, name, value, sizeof(value));
-		if (len < 0)
-			continue;
-		/* BuildKit logs and goes on when the destination refuses one. */
-		if (fsetxattr(to, name, value, (size_t)len, 0) < 0 && errno != ENOTSUP && errno != EPERM)
-			return sb_error_set(err, errno, "set xattr %s on %s", name, what);
-	}
-	return 0;
-}
-
 static void owner_of(const struct copier *c, const struct stat *st, uid_t *uid, gid_t *gid)
 {
 	if (c->chown) {
@@ -225,7 +201,7 @@ static int apply_meta(struct copier *c, int fd, const struct stat *st, int src, 
 		return sb_error_set(err, errno, "chown %s", what);
 	if (fchmod(fd, mode_of(c, st)) < 0)
 		return sb_error_set(err, errno, "chmod %s", what);
-	if (src >= 0 && copy_xattrs(src, fd, what, err) < 0)
+	if (src >= 0 && sb_copy_xattrs(src, fd, what, err) < 0)
 		return -1;
 	if (futimens(fd, ts) < 0)
 		return sb_error_set(err, errno, "set times of %s", what);
@@ -418,7 +394,7 @@ static int place_tree(struct copier *c, const struct tree *t, int srcfd, int tar
 					sb_error_set(err, errno, "open %s", dst);
 					goto out;
 				}
-				if (copy_xattrs(sfd, dfd, dst, err) < 0)
+				if (sb_copy_xattrs(sfd, dfd, dst, err) < 0)
 					goto out;
 			}
 			continue;

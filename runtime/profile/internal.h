@@ -56,4 +56,15 @@ enum sb_walk_flags {
 int sb_walk_path(struct sb_walk *w, const char *path, unsigned walk_flags, unsigned rec_flags,
 		 struct sb_strbuf *final);
 
+/* openat2 of the absolute path abs inside the root (RESOLVE_IN_ROOT), never
+ * through a magic link or across a mount (RESOLVE_NO_XDEV). nofollow: abs
+ * is a resolved path, symlink-free but for its last component, which is
+ * not followed (RESOLVE_NO_SYMLINKS, O_NOFOLLOW); else symlinks are
+ * followed inside the root. O_CLOEXEC is added. */
+int sb_profile_open_in_root(int rootfd, const char *abs, int flags, bool nofollow);
+/* Read the regular file abs (symlinks followed inside the root) whole,
+ * up to max bytes; -1 when it is missing, not a regular file, unreadable
+ * or larger. */
+int sb_profile_read_in_root(int rootfd, const char *abs, size_t max, struct sb_strbuf *out);
+
 #endif

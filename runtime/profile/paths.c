@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "runtime/core/fs.h"
 #include "runtime/profile/internal.h"
 
 /* As the kernel's MAXSYMLINKS. */
@@ -332,5 +333,30 @@ out:
 	set_curfd(&s, w->rootfd);
 	sb_strbuf_release(&s.cur);
 	sb_strbuf_release(&s.todo);
+	return ret;
+}
+
+int sb_profile_open_in_root(int rootfd, const char *abs, int flags, bool nofollow)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0)),
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV |
+			   (nofollow ? RESOLVE_NO_SYMLINKS : 0),
+	};
+	while (*abs == '/')
+		abs++;
+	return (int)syscall(SYS_openat2, rootfd, *abs ? abs : ".", &how, sizeof(how));
+}
+
+int sb_profile_read_in_root(int rootfd, const char *abs, size_t max, struct sb_strbuf *out)
+{
+	int fd = sb_profile_open_in_root(rootfd, abs, O_RDONLY | O_NONBLOCK | O_NOCTTY, false);
+	struct stat st;
+	int ret = -1;
+	sb_strbuf_reset(out);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		ret = sb_read_fd(fd, abs, max, out, NULL);
+	if (fd >= 0)
+		close(fd);
 	return ret;
 }
