@@ -519,22 +519,6 @@ static void *ptrace_main(void *arg)
 	return NULL;
 }
 
-/* The host pid behind a pidfd: the "Pid:" line of its fdinfo. */
-static pid_t pidfd_pid(int pidfd)
-{
-	struct sb_strbuf info = SB_STRBUF_INIT;
-	char p[64];
-	pid_t pid = -1;
-	snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", pidfd);
-	if (sb_read_file(AT_FDCWD, p, 1 << 16, &info, NULL) == 0) {
-		const char *l = strstr(info.buf, "\nPid:");
-		if (l)
-			pid = (pid_t)strtol(l + 5, NULL, 10);
-	}
-	sb_strbuf_release(&info);
-	return pid;
-}
-
 /* --- the sandbox hook --- */
 
 static int attach(void *arg, int fd, int rootfd, struct sb_error **err)
@@ -560,7 +544,7 @@ static int attach(void *arg, int fd, int rootfd, struct sb_error **err)
 		t->started = true;
 		return 0;
 	}
-	t->attach_pid = pidfd_pid(fd);
+	t->attach_pid = sb_pidfd_pid(fd);
 	if (t->attach_pid <= 0)
 		return sb_error_setx(err, ESRCH, "tracer: no pid behind the worker's pidfd");
 	t->attach_errno = -1;

@@ -19,7 +19,7 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-enum { MSG_ERROR = 1, MSG_EXIT = 2, MSG_TRACE = 3 };
+enum { MSG_ERROR = 1, MSG_EXIT = 2, MSG_TRACE = 3, MSG_STARTED = 4 };
 
 /* One datagram on a SOCK_SEQPACKET socket: never split, never merged. */
 struct sync_msg {
@@ -141,6 +141,33 @@ static int setup_stdio(const struct sb_sandbox_spec *spec, struct sb_error **err
 	return 0;
 }
 
+/* Send kind with n descriptors (SCM_RIGHTS). */
+static int send_fds(int sock, int kind, const int *fds, size_t n)
+{
+	struct sync_msg m;
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { &m, sizeof(m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+	struct cmsghdr *c;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = kind;
+	memset(&u, 0, sizeof(u));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+	while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
 /* In the worker, after Docker's filter: load the tracer's filter and hand
  * the caller its descriptor and the root, then wait until the caller says
  * the tracer is attached. Nothing here may call what the filter could hand
@@ -150,14 +177,6 @@ static int tracer_handoff(const struct sb_sandbox_tracer *t, int sock, struct sb
 	sb_autoclose int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	sb_autoclose int pidfd = -1;
 	sb_autoclose int listener = -1;
-	struct sync_msg m;
-	union {
-		char buf[CMSG_SPACE(2 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { &m, sizeof(m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *c;
 	int32_t ack = -1;
 	int fds[2];
 
@@ -170,19 +189,10 @@ static int tracer_handoff(const struct sb_sandbox_tracer *t, int sock, struct sb
 	}
 	if (sb_seccomp_load_tracer(t, &listener, err) < 0)
 		return -1;
-	memset(&m, 0, sizeof(m));
-	m.kind = MSG_TRACE;
 	fds[0] = t->kind == SB_SANDBOX_TRACE_PTRACE ? pidfd : listener;
 	fds[1] = rootfd;
-	memset(&u, 0, sizeof(u));
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(c), fds, sizeof(fds));
-	while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
-		if (errno != EINTR)
-			return sb_error_set(err, errno, "tracer: send descriptors");
+	if (send_fds(sock, MSG_TRACE, fds, 2) < 0)
+		return sb_error_set(err, errno, "tracer: send descriptors");
 	/* Only the worker reads this end: init and the helper only send. */
 	for (;;) {
 		ssize_t n = recv(sock, &ack, sizeof(ack), 0);
@@ -197,11 +207,16 @@ static int tracer_handoff(const struct sb_sandbox_tracer *t, int sock, struct sb
 	return 0;
 }
 
+/* The command's process, for sb_sandbox_run (forked by init) and for
+ * sb_sandbox_exec (forked by its helper, exec set): the one place where a
+ * sandboxed process gets its streams, credentials, capabilities,
+ * no_new_privs, seccomp filters and tracer before exec. */
 static __attribute__((noreturn)) void worker(const struct sb_sandbox_spec *spec, const struct sb_user *u,
-					     char **env, int sock)
+					     char **env, int sock, bool exec)
 {
 	struct sb_error *err = NULL;
 	uint64_t caps = sb_caps_docker_default();
+	sb_autoclose int selffd = -1;
 	sigset_t all;
 	char *exe;
 
@@ -229,6 +244,12 @@ static __attribute__((noreturn)) void worker(const struct sb_sandbox_spec *spec,
 		child_fail(sock, (sb_error_set(&err, errno, "setuid %u", (unsigned)u->uid), err));
 	if (sb_caps_apply(caps, u->uid == 0, &err) < 0)
 		child_fail(sock, err);
+	/* An exec'd command dies with its helper (a timeout kills that).
+	 * Set after the last credential change, which would clear it; the
+	 * helper lives outside our PID namespace, so while it lives our
+	 * parent pid reads 0. */
+	if (exec && (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != 0))
+		_exit(127);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		child_fail(sock, (sb_error_set(&err, errno, "no_new_privs"), err));
 	if (chdir(spec->cwd ? spec->cwd : "/") < 0)
@@ -236,11 +257,20 @@ static __attribute__((noreturn)) void worker(const struct sb_sandbox_spec *spec,
 	exe = look_path(spec->argv[0], env, &err);
 	if (!exe)
 		child_fail(sock, err);
+	if (!exec && spec->started) {
+		selffd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+		if (selffd < 0)
+			child_fail(sock, (sb_error_set(&err, errno, "pidfd_open"), err));
+	}
 	/* Last: after it, only what Docker's profile allows. */
 	if (sb_seccomp_load(caps, &err) < 0)
 		child_fail(sock, err);
 	if (spec->tracer && tracer_handoff(spec->tracer, sock, &err) < 0)
 		child_fail(sock, err);
+	/* sendmsg is never handed to a tracer before exec (see
+	 * struct sb_sandbox_tracer). */
+	if (selffd >= 0 && send_fds(sock, MSG_STARTED, &selffd, 1) < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "send started"), err));
 	execve(exe, (char *const *)spec->argv, env);
 	sb_error_set(&err, errno, "exec: \"%s\"", spec->argv[0]);
 	child_fail(sock, err);
@@ -286,7 +316,7 @@ static __attribute__((noreturn)) void init(const struct sb_sandbox_spec *spec, i
 	if (w < 0)
 		child_fail(sock, (sb_error_set(&err, errno, "fork"), err));
 	if (w == 0)
-		worker(spec, &u, env, sock);
+		worker(spec, &u, env, sock, false);
 	/* Reap every orphan reparented to us until the worker exits; then
 	 * leave, and the kernel kills what is left in the namespace. */
 	for (;;) {
@@ -400,40 +430,36 @@ static int validate(const struct sb_sandbox_spec *spec, struct sb_error **err)
 	return 0;
 }
 
-int sb_sandbox_run(const struct sb_sandbox_spec *spec_in, struct sb_sandbox_result *res, struct sb_error **err)
+/* The command's MSG_STARTED: hand its pidfd to spec->started. */
+static void started(const struct sb_sandbox_spec *spec, struct msghdr *mh)
 {
-	struct sb_sandbox_spec spec = *spec_in;
-	struct sb_strbuf resolv = SB_STRBUF_INIT;
+	struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+	int fd;
+
+	if ((mh->msg_flags & MSG_CTRUNC) || !c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+	    c->cmsg_len != CMSG_LEN(sizeof(int)) || !spec->started) {
+		close_rights(mh);
+		return;
+	}
+	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+	spec->started(spec->started_arg, fd);
+}
+
+/* The caller's side of both entry points: read the sync socket until every
+ * sandbox process is gone (attaching the tracer, reporting the start,
+ * collecting an error or the exit status), kill pid at the deadline, reap
+ * pid. Returns as sb_sandbox_run does. */
+static int supervise(const struct sb_sandbox_spec *spec, pid_t pid, int sock, struct sb_sandbox_result *res,
+		     struct sb_error **err)
+{
 	struct sb_sandbox_result r = { -1, 0, false, false };
 	struct sb_error *inner = NULL;
-	int sv[2] = { -1, -1 }, status = 0, ret = -1;
+	int status = 0, ret = -1;
 	bool exited = false;
-	int64_t deadline = spec.timeout ? now_ms() + (int64_t)spec.timeout * 1000 : 0;
-	pid_t pid;
-
-	if (validate(&spec, err) < 0)
-		return -1;
-	/* The host's resolv.conf, read now: the sandbox cannot see it. */
-	if (!spec.resolv_conf && sb_read_file(AT_FDCWD, "/etc/resolv.conf", 1 << 20, &resolv, NULL) == 0)
-		spec.resolv_conf = resolv.buf;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		sb_error_set(err, errno, "socketpair");
-		goto out;
-	}
-	pid = fork();
-	if (pid < 0) {
-		sb_error_set(err, errno, "fork");
-		goto out;
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		helper(&spec, sv[1], getppid());
-	}
-	close(sv[1]);
-	sv[1] = -1;
+	int64_t deadline = spec->timeout ? now_ms() + (int64_t)spec->timeout * 1000 : 0;
 
 	for (;;) {
-		struct pollfd pfd = { sv[0], POLLIN, 0 };
+		struct pollfd pfd = { sock, POLLIN, 0 };
 		struct sync_msg m;
 		union {
 			char buf[CMSG_SPACE(2 * sizeof(int))];
@@ -462,20 +488,22 @@ int sb_sandbox_run(const struct sb_sandbox_spec *spec_in, struct sb_sandbox_resu
 			r.timed_out = true;
 			break;
 		}
-		got = recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC);
+		got = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
 			break; /* every sandbox process is gone */
-		if ((size_t)got != sizeof(m) || m.kind != MSG_TRACE)
+		if ((size_t)got != sizeof(m) || (m.kind != MSG_TRACE && m.kind != MSG_STARTED))
 			close_rights(&mh);
 		if ((size_t)got != sizeof(m))
 			continue;
 		m.msg[sizeof(m.msg) - 1] = '\0';
 		if (m.kind == MSG_TRACE) {
-			if (tracer_attach(spec.tracer, sv[0], &mh, inner ? NULL : &inner) < 0)
+			if (tracer_attach(spec->tracer, sock, &mh, inner ? NULL : &inner) < 0)
 				kill(pid, SIGKILL);
-		} else if (m.kind == MSG_ERROR && !inner)
+		} else if (m.kind == MSG_STARTED)
+			started(spec, &mh);
+		else if (m.kind == MSG_ERROR && !inner)
 			sb_error_setx(&inner, m.code, "%s", m.msg);
 		else if (m.kind == MSG_EXIT) {
 			exited = true;
@@ -508,10 +536,145 @@ int sb_sandbox_run(const struct sb_sandbox_spec *spec_in, struct sb_sandbox_resu
 		*res = r;
 out:
 	sb_error_free(inner);
+	return ret;
+}
+
+int sb_sandbox_run(const struct sb_sandbox_spec *spec_in, struct sb_sandbox_result *res, struct sb_error **err)
+{
+	struct sb_sandbox_spec spec = *spec_in;
+	struct sb_strbuf resolv = SB_STRBUF_INIT;
+	int sv[2] = { -1, -1 }, ret = -1;
+	pid_t pid;
+
+	if (validate(&spec, err) < 0)
+		return -1;
+	/* The host's resolv.conf, read now: the sandbox cannot see it. */
+	if (!spec.resolv_conf && sb_read_file(AT_FDCWD, "/etc/resolv.conf", 1 << 20, &resolv, NULL) == 0)
+		spec.resolv_conf = resolv.buf;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		sb_error_set(err, errno, "socketpair");
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		sb_error_set(err, errno, "fork");
+		goto out;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		helper(&spec, sv[1], getppid());
+	}
+	close(sv[1]);
+	sv[1] = -1;
+	ret = supervise(&spec, pid, sv[0], res, err);
+out:
 	if (sv[0] >= 0)
 		close(sv[0]);
 	if (sv[1] >= 0)
 		close(sv[1]);
 	sb_strbuf_release(&resolv);
+	return ret;
+}
+
+pid_t sb_pidfd_pid(int pidfd)
+{
+	struct sb_strbuf info = SB_STRBUF_INIT;
+	char p[64];
+	pid_t pid = -1;
+	snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", pidfd);
+	if (sb_read_file(AT_FDCWD, p, 1 << 16, &info, NULL) == 0) {
+		const char *l = strstr(info.buf, "\nPid:");
+		if (l)
+			pid = (pid_t)strtol(l + 5, NULL, 10);
+	}
+	sb_strbuf_release(&info);
+	return pid;
+}
+
+/* sb_sandbox_exec's helper, in the host PID namespace: join the
+ * sandbox's namespaces and root, then fork the command into its PID
+ * namespace (setns applies to children only) and report its status, as
+ * init does for sb_sandbox_run. */
+static __attribute__((noreturn)) void exec_helper(const struct sb_sandbox_spec *spec, int pidfd, int sock,
+						   pid_t caller)
+{
+	struct sb_error *err = NULL;
+	struct sb_user u;
+	int rootfd, status = 0;
+	char root[64];
+	char **env;
+	pid_t target, w;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != caller)
+		_exit(127);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	target = sb_pidfd_pid(pidfd);
+	if (target <= 0)
+		child_fail(sock, (sb_error_setx(&err, ESRCH, "exec: the sandbox is gone"), err));
+	/* The root is taken from /proc before setns and checked to belong
+	 * to the pidfd's process afterwards (its pid may have been reused in
+	 * between). The sandbox's root is not its mount namespace's root: it
+	 * pivoted into the rootfs. */
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)target);
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "exec: open %s", root), err));
+	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "exec: the sandbox is gone"), err));
+	if (setns(pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "exec: enter the sandbox's namespaces"), err));
+	if (fchdir(rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "exec: enter the sandbox's root"), err));
+	close(rootfd);
+	rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "open /"), err));
+	if (sb_user_resolve(rootfd, spec->user, &u, &err) < 0)
+		child_fail(sock, err);
+	env = make_env(spec, &u);
+	w = fork();
+	if (w < 0)
+		child_fail(sock, (sb_error_set(&err, errno, "fork"), err));
+	if (w == 0)
+		worker(spec, &u, env, sock, true);
+	while (waitpid(w, &status, 0) < 0)
+		if (errno != EINTR) {
+			status = 0;
+			break;
+		}
+	send_msg(sock, MSG_EXIT, 0, status, NULL);
+	_exit(0);
+}
+
+int sb_sandbox_exec(int pidfd, const struct sb_sandbox_spec *spec_in, struct sb_sandbox_result *res,
+		    struct sb_error **err)
+{
+	struct sb_sandbox_spec spec = *spec_in;
+	int sv[2] = { -1, -1 }, ret;
+	pid_t pid;
+
+	spec.started = NULL;
+	if (!spec.argv || !spec.argv[0] || !*spec.argv[0])
+		return sb_error_setx(err, EINVAL, "sandbox: no command");
+	if (spec.cwd && spec.cwd[0] != '/')
+		return sb_error_setx(err, EINVAL, "sandbox: working directory %s is not absolute", spec.cwd);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return sb_error_set(err, errno, "socketpair");
+	pid = fork();
+	if (pid < 0) {
+		sb_error_set(err, errno, "fork");
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		exec_helper(&spec, pidfd, sv[1], getppid());
+	}
+	close(sv[1]);
+	ret = supervise(&spec, pid, sv[0], res, err);
+	close(sv[0]);
 	return ret;
 }

@@ -13,6 +13,12 @@
  *                            pivot_root, USER lookup, reaps orphans
  *                              └─▶ worker, PID 2: drops privileges, execs
  *
+ * sb_sandbox_exec adds a process to a running sandbox, as `docker exec`:
+ *
+ *   caller ── fork ──▶ exec helper (host PID namespace: setns into the
+ *                        │  sandbox's namespaces and root, fork, wait)
+ *                        └─▶ worker, in the sandbox's PID namespace
+ *
  * When the worker exits, init reports its status and exits; the kernel
  * then kills whatever the command left running in the namespace. Errors
  * met before exec (a mount that failed, chdir, an executable not found)
@@ -136,6 +142,21 @@ struct sb_sandbox_spec {
 	unsigned timeout;
 	/* NULL, or hand the command's syscalls to a tracer (see above). */
 	const struct sb_sandbox_tracer *tracer;
+
+	/* NULL, or called once the command is about to exec: every
+	 * namespace and mount exists and any tracer is attached. pidfd is a
+	 * pidfd (pidfd_open(2)) of the command's process, PID 2 of the
+	 * sandbox, and the callee owns it: with it one can enter the
+	 * sandbox's namespaces (setns(2) takes a pidfd), run a further
+	 * command in it (sb_sandbox_exec), signal the command
+	 * (pidfd_send_signal(2)) or poll for its exit (POLLIN). It runs on
+	 * sb_sandbox_run's thread while the command runs on: the timeout is
+	 * not watched until it returns, so a caller that must act while the
+	 * command runs (probe it, stop it) does so here. When exec then
+	 * fails the process exits and sb_sandbox_run fails as usual.
+	 * Ignored by sb_sandbox_exec. */
+	void (*started)(void *arg, int pidfd);
+	void *started_arg;
 };
 
 /* A spec with every fd -1 and every field empty. */
@@ -158,6 +179,26 @@ struct sb_sandbox_result {
  * then reads like runc's: `exec: "foo": executable file not found in
  * $PATH`). */
 int sb_sandbox_run(const struct sb_sandbox_spec *spec, struct sb_sandbox_result *res, struct sb_error **err);
+
+/* Run spec->argv inside a running sandbox, as `docker exec`: pidfd names
+ * a process of it (the one spec.started hands over). A helper joins its
+ * mount, PID, network, IPC and UTS namespaces and its root directory, and
+ * forks the command into its PID namespace; the command then gets what
+ * sb_sandbox_run's command gets, set up by the same code: spec->user
+ * resolved through the sandbox's /etc/passwd, spec->env plus PATH and
+ * HOME, spec->cwd (which must exist: it is not created), the standard
+ * streams, Docker's capabilities, no_new_privs, Docker's seccomp filter
+ * and spec->tracer. Of spec only argv, env, cwd, user, the std fds,
+ * timeout and tracer are used. The command dies with the helper (the
+ * timeout kills both) and with the sandbox; what it leaves running in
+ * the background is reaped by the sandbox's init, as in Docker. Returns
+ * as sb_sandbox_run does; fails (ESRCH) when the sandbox is gone. */
+int sb_sandbox_exec(int pidfd, const struct sb_sandbox_spec *spec, struct sb_sandbox_result *res,
+		    struct sb_error **err);
+
+/* The pid, in the caller's PID namespace, of the process behind pidfd (the
+ * "Pid:" line of its fdinfo); -1 once it has been reaped. */
+pid_t sb_pidfd_pid(int pidfd);
 
 /* Mount an overlay of lower_dirs (NULL-terminated, topmost first) at
  * target, an existing directory, in the caller's mount namespace: writable
