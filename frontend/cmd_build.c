@@ -15,6 +15,8 @@
 #include "frontend/store_cli.h"
 #include "runtime/core/fs.h"
 #include "runtime/exec/exec.h"
+#include "runtime/exec/slim.h"
+#include "stages/stages.h"
 #include "runtime/layer/layer.h"
 #include "runtime/store/archive.h"
 
@@ -298,8 +300,65 @@ static int do_output(struct sb_store *store, const struct output_spec *o, const 
 enum {
 	OPT_BUILD_ARG = 256, OPT_TARGET, OPT_PLATFORM, OPT_NO_CACHE, OPT_PULL, OPT_LABEL, OPT_PUSH, OPT_LOAD,
 	OPT_IIDFILE, OPT_METADATA, OPT_PROGRESS, OPT_NETWORK, OPT_SECRET, OPT_ADD_HOST, OPT_SLIM, OPT_NO_SLIM,
-	OPT_COMPRESSION,
+	OPT_COMPRESSION, OPT_PROBE_CMD, OPT_HTTP_PROBE, OPT_PROBE_EXEC, OPT_PROBE_TIMEOUT, OPT_PROBE_DURATION,
+	OPT_INCLUDE, OPT_PROFILE, OPT_PROFILE_OUT, OPT_SECCOMP_OUT, OPT_NO_VERIFY, OPT_NO_REPAIR,
 };
+
+/* "30s", "1m30s" (Go durations) or plain seconds, into milliseconds. */
+static int parse_ms(const char *s, unsigned *out)
+{
+	int64_t ns;
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+	if (*s && !*end && v < 86400) {
+		*out = (unsigned)(v * 1000);
+		return 0;
+	}
+	if (sb_parse_go_duration(s, &ns, NULL) < 0 || ns < 0 || ns > (int64_t)86400 * 1000000000)
+		return -1;
+	*out = (unsigned)(ns / 1000000);
+	return 0;
+}
+
+static void human(uint64_t n, char *buf, size_t len)
+{
+	sb_cli_human_size((int64_t)n, buf, len);
+}
+
+/* The before/after table every slim build ends with. */
+static void print_summary(FILE *f, const struct sb_slim_result *r)
+{
+	char a[32], b[32];
+	fprintf(f, "\n%-22s %12s %12s\n", "slim summary", "built", "slim");
+	human(r->fat.bytes, a, sizeof(a));
+	human(r->slim.bytes, b, sizeof(b));
+	fprintf(f, "  %-20s %12s %12s %6.1f%%\n", "size (uncompressed)", a, b,
+		r->fat.bytes ? 100.0 * (double)r->slim.bytes / (double)r->fat.bytes : 0.0);
+	human(r->fat.compressed, a, sizeof(a));
+	human(r->slim.compressed, b, sizeof(b));
+	fprintf(f, "  %-20s %12s %12s %6.1f%%\n", "size (compressed)", a, b,
+		r->fat.compressed ? 100.0 * (double)r->slim.compressed / (double)r->fat.compressed : 0.0);
+	fprintf(f, "  %-20s %12" PRIu64 " %12" PRIu64 "\n", "files", r->fat.files, r->slim.files);
+	fprintf(f, "  %-20s %12" PRIu64 " %12" PRIu64 "\n", "packages", r->fat.packages, r->slim.packages);
+	if (r->verified || r->probes)
+		fprintf(f, "  %-20s %12s %9zu/%zu\n", "probes verified", "", r->verified, r->probes);
+	if (r->nrepaired)
+		fprintf(f, "  %-20s %12s %12zu\n", "paths repaired", "", r->nrepaired);
+	fflush(f);
+}
+
+static void stats_json(json_t *j, const char *prefix, const struct sb_image_stats *s)
+{
+	char k[64];
+	snprintf(k, sizeof(k), "%s.size", prefix);
+	json_object_set_new(j, k, json_integer((json_int_t)s->bytes));
+	snprintf(k, sizeof(k), "%s.compressed_size", prefix);
+	json_object_set_new(j, k, json_integer((json_int_t)s->compressed));
+	snprintf(k, sizeof(k), "%s.files", prefix);
+	json_object_set_new(j, k, json_integer((json_int_t)s->files));
+	snprintf(k, sizeof(k), "%s.packages", prefix);
+	json_object_set_new(j, k, json_integer((json_int_t)s->packages));
+}
 
 int sb_cmd_build(int argc, char **argv)
 {
@@ -325,6 +384,17 @@ int sb_cmd_build(int argc, char **argv)
 		{ "slim", no_argument, NULL, OPT_SLIM },
 		{ "no-slim", no_argument, NULL, OPT_NO_SLIM },
 		{ "compression", required_argument, NULL, OPT_COMPRESSION },
+		{ "probe-cmd", required_argument, NULL, OPT_PROBE_CMD },
+		{ "http-probe", required_argument, NULL, OPT_HTTP_PROBE },
+		{ "probe-exec", required_argument, NULL, OPT_PROBE_EXEC },
+		{ "probe-timeout", required_argument, NULL, OPT_PROBE_TIMEOUT },
+		{ "probe-duration", required_argument, NULL, OPT_PROBE_DURATION },
+		{ "include", required_argument, NULL, OPT_INCLUDE },
+		{ "profile", required_argument, NULL, OPT_PROFILE },
+		{ "profile-out", required_argument, NULL, OPT_PROFILE_OUT },
+		{ "seccomp-profile-out", required_argument, NULL, OPT_SECCOMP_OUT },
+		{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
+		{ "no-repair", no_argument, NULL, OPT_NO_REPAIR },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -345,7 +415,19 @@ int sb_cmd_build(int argc, char **argv)
 	struct sb_error *err = NULL;
 	int c, rc = SB_EXIT_FAIL, compression = SB_COMPRESS_GZIP;
 	enum sb_sandbox_net net = SB_NET_DEFAULT;
+	bool slim = true, slimmed = false;
+	struct sb_slim_opts so;
+	struct sb_slim_result sres;
+	struct sb_probe *probes = NULL;
+	size_t nprobes = 0;
+	struct strv includes = { 0 };
+	struct sb_profile_record record;
+	bool have_record = false;
+	const char *profile_in = NULL, *profile_out = NULL, *seccomp_out = NULL;
 
+	memset(&sres, 0, sizeof(sres));
+	memset(&record, 0, sizeof(record));
+	sb_slim_opts_init(&so);
 	sb_build_opts_init(&bo);
 	memset(&res, 0, sizeof(res));
 	opterr = 0;
@@ -424,10 +506,42 @@ int sb_cmd_build(int argc, char **argv)
 			strv_add(&hosts, h);
 			break;
 		}
-		case OPT_SLIM:
-			rc = sb_cli_usage_error("build", "--slim is not available yet in this version; build with --no-slim");
-			goto out;
-		case OPT_NO_SLIM: break;
+		case OPT_SLIM: slim = true; break;
+		case OPT_NO_SLIM: slim = false; break;
+		case OPT_PROBE_CMD:
+		case OPT_HTTP_PROBE:
+		case OPT_PROBE_EXEC: {
+			struct sb_error *perr = NULL;
+			enum sb_probe_kind k = c == OPT_PROBE_CMD ? SB_PROBE_CMD : c == OPT_HTTP_PROBE ? SB_PROBE_HTTP : SB_PROBE_EXEC;
+			probes = sb_xrealloc(probes, (nprobes + 1) * sizeof(*probes));
+			if (sb_probe_parse(k, optarg, &probes[nprobes], &perr) < 0) {
+				rc = sb_cli_usage_error("build", "%s", perr->msg);
+				sb_error_free(perr);
+				goto out;
+			}
+			nprobes++;
+			break;
+		}
+		case OPT_PROBE_TIMEOUT:
+		case OPT_PROBE_DURATION:
+			if (parse_ms(optarg, c == OPT_PROBE_TIMEOUT ? &so.timeout_ms : &so.keep_ms) < 0) {
+				rc = sb_cli_usage_error("build", "%s takes a duration (30s, 2m, or seconds), not '%s'",
+							argv[optind - 1], optarg);
+				goto out;
+			}
+			break;
+		case OPT_INCLUDE:
+			if (optarg[0] != '/') {
+				rc = sb_cli_usage_error("build", "--include takes an absolute path or glob, not '%s'", optarg);
+				goto out;
+			}
+			strv_add(&includes, sb_xstrdup(optarg));
+			break;
+		case OPT_PROFILE: profile_in = optarg; break;
+		case OPT_PROFILE_OUT: profile_out = optarg; break;
+		case OPT_SECCOMP_OUT: seccomp_out = optarg; break;
+		case OPT_NO_VERIFY: so.verify = false; break;
+		case OPT_NO_REPAIR: so.repair = false; break;
 		case OPT_COMPRESSION:
 			compression = sb_compression_parse(optarg);
 			if (compression < 0) {
@@ -553,6 +667,53 @@ int sb_cmd_build(int argc, char **argv)
 	for (char **w = res.warnings; w && *w; w++)
 		sb_progress_ui_note(&ui, *w);
 
+	if (slim) {
+		if (profile_in) {
+			struct sb_strbuf pb = SB_STRBUF_INIT;
+			int r = sb_read_file(AT_FDCWD, profile_in, 256u << 20, &pb, &err);
+			if (r == 0)
+				r = sb_profile_record_parse(pb.buf, pb.len, &record, &err);
+			sb_strbuf_release(&pb);
+			if (r < 0) {
+				sb_error_wrap(&err, "--profile %s", profile_in);
+				goto fail_ui;
+			}
+			have_record = true;
+			so.profile = &record;
+		}
+		so.probes = probes;
+		so.nprobes = nprobes;
+		so.includes = (const char *const *)includes.v;
+		so.nincludes = includes.n;
+		so.compression = (enum sb_compression)compression;
+		so.progress = &ui.sink;
+		if (sb_slim(&store, &res.manifest, &so, &sres, &err) < 0)
+			goto fail_ui;
+		slimmed = true;
+		/* what the rest names and exports is the slim image */
+		sb_descriptor_release(&res.manifest);
+		sb_descriptor_copy(&res.manifest, &sres.manifest);
+		memcpy(res.config_digest, sres.config_digest, SB_DIGEST_SIZE);
+		if (profile_out) {
+			struct sb_strbuf pb = SB_STRBUF_INIT;
+			int r = sb_profile_record_to_json(&sres.record, &pb, &err);
+			if (r == 0)
+				r = write_text(profile_out, pb.buf, &err);
+			sb_strbuf_release(&pb);
+			if (r < 0)
+				goto fail_ui;
+		}
+		if (seccomp_out) {
+			struct sb_strbuf pb = SB_STRBUF_INIT;
+			int r = sb_seccomp_profile_json(sres.record.syscalls, sres.record.nsyscalls, &pb, &err);
+			if (r == 0)
+				r = write_text(seccomp_out, pb.buf, &err);
+			sb_strbuf_release(&pb);
+			if (r < 0)
+				goto fail_ui;
+		}
+	}
+
 	/* exporting */
 	{
 		unsigned v = sb_progress_ui_begin(&ui, "exporting to image");
@@ -597,6 +758,14 @@ int sb_cmd_build(int argc, char **argv)
 		if (tags.n)
 			json_object_set_new(j, "image.name", json_string(nm.buf));
 		json_object_set_new(j, "slimbuild.steps", json_integer(res.steps));
+		if (slimmed) {
+			stats_json(j, "slimbuild.fat", &sres.fat);
+			stats_json(j, "slimbuild.slim", &sres.slim);
+			json_object_set_new(j, "slimbuild.probes", json_integer((json_int_t)sres.probes));
+			json_object_set_new(j, "slimbuild.probes_verified", json_integer((json_int_t)sres.verified));
+			json_object_set_new(j, "slimbuild.fat.digest", json_string(sres.record.source_image));
+			json_object_set_new(j, "slimbuild.repaired", json_integer((json_int_t)sres.nrepaired));
+		}
 		json_object_set_new(j, "slimbuild.cached", json_integer(res.cached));
 		sb_strbuf_release(&nm);
 		text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -606,6 +775,8 @@ int sb_cmd_build(int argc, char **argv)
 		if (r < 0)
 			goto fail;
 	}
+	if (slimmed && !quiet)
+		print_summary(stderr, &sres);
 	if (quiet)
 		printf("%s\n", res.config_digest);
 	rc = SB_EXIT_OK;
@@ -617,6 +788,13 @@ fail:
 	err = NULL;
 out:
 	sb_build_result_release(&res);
+	sb_slim_result_release(&sres);
+	if (have_record)
+		sb_profile_record_release(&record);
+	for (size_t i = 0; i < nprobes; i++)
+		sb_probe_release(&probes[i]);
+	free(probes);
+	strv_release(&includes);
 	if (tmpdir)
 		sb_rm_rf(AT_FDCWD, tmpdir, NULL);
 	if (store_open)

@@ -31,7 +31,7 @@ void sb_build_result_release(struct sb_build_result *r)
 /* The overlays a build mounts stay in a mount namespace of the process's
  * own; mounts of the host still reach it (slave), ours never reach the
  * host, and they all vanish when the process exits, killed or not. */
-static int private_mounts(struct sb_error **err)
+int sb_exec_private_mounts(struct sb_error **err)
 {
 	static bool done;
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -419,7 +419,7 @@ int sb_build(const struct sb_build_opts *o, struct sb_build_result *res, struct 
 	pthread_mutex_init(&x.view_lock, NULL);
 	x.images = sb_xcalloc(64, sizeof(*x.images));
 
-	if (private_mounts(err) < 0)
+	if (sb_exec_private_mounts(err) < 0)
 		goto out;
 	/* shared for the whole build: a prune (exclusive) waits for it, so
 	 * no snapshot, cache entry or blob vanishes under a running build */

@@ -61,6 +61,8 @@ struct sb_exec {
 };
 
 /* build.c */
+/* Enter the process's private mount namespace (once). */
+int sb_exec_private_mounts(struct sb_error **err);
 /* A new empty directory under the build's tmp (caller frees the path). */
 char *sb_exec_tmpdir(struct sb_exec *x, const char *what, struct sb_error **err);
 /* Resolve an image reference (store, else registry; --pull: registry)

@@ -314,7 +314,14 @@ int sb_seccomp_profile_json(char *const *syscalls, size_t n, struct sb_strbuf *o
 	static const char *const runtime[] = {
 		"execve", "exit", "exit_group", "futex", "rt_sigreturn", "rt_sigaction", "rt_sigprocmask",
 		"close", "close_range", "fstat", "newfstatat", "getpid", "capget", "capset", "prctl", "fcntl",
-		"read", "write", "epoll_pwait", "nanosleep",
+		"read", "write", "epoll_pwait", "nanosleep", "openat", "fstatfs", "statfs", "getdents64", "lseek",
+		"mmap", "munmap", "brk", "getppid", "sched_yield", "tgkill", "kill", "wait4", "waitid", "setns",
+		"faccessat2", "access", "readlinkat", "dup3", "setgroups", "setuid", "setgid", "setresuid", "setresgid",
+		"chdir", "fchdir", "umask", "getuid", "getgid", "geteuid", "getegid", "arch_prctl", "set_tid_address",
+		"set_robust_list", "rseq", "prlimit64", "getrandom", "sigaltstack", "pipe2", "socket", "connect",
+		"getcwd", "statx", "stat", "lstat", "uname", "openat2", "gettid", "clone", "clone3", "mprotect",
+		"madvise", "sendmsg", "recvmsg", "getsockopt", "setsockopt", "epoll_ctl", "epoll_create1", "dup2",
+		"fchown", "fchmod", "keyctl", "ioctl", "pidfd_open", "pidfd_send_signal",
 	};
 	json_t *root = json_object(), *arches = json_array(), *rules = json_array(), *rule = json_object();
 	json_t *names = json_array();

@@ -1,0 +1,644 @@
+/* The slim image: profile the fat one, keep its closure, verify, repair.
+ * See slim.h. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/core/fs.h"
+#include "runtime/exec/internal.h"
+#include "runtime/exec/slim.h"
+#include "runtime/profile/closure.h"
+
+void sb_slim_opts_init(struct sb_slim_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->verify = true;
+	o->repair = true;
+	o->max_rounds = 3;
+	o->compression = SB_COMPRESS_GZIP;
+}
+
+void sb_slim_result_release(struct sb_slim_result *r)
+{
+	sb_descriptor_release(&r->manifest);
+	for (size_t i = 0; i < r->nrepaired; i++)
+		free(r->repaired[i]);
+	free(r->repaired);
+	sb_profile_record_release(&r->record);
+	memset(r, 0, sizeof(*r));
+}
+
+struct slim {
+	struct sb_store *store;
+	const struct sb_slim_opts *o;
+	char *tmp;
+	struct sb_manifest m;
+	struct sb_image_config cfg;
+	char **snaps;          /* fat snapshots, topmost first */
+	size_t nsnaps;
+	char *view;            /* the fat rootfs, read-only */
+	int rootfd;
+	/* the probe image, from the fat config */
+	const char **entrypoint, **cmd, **env;
+	unsigned *ports;
+	size_t nports;
+	/* extra paths (repair, a recorded profile) */
+	struct sb_profile_path *extra;
+	size_t nextra;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void note(const struct slim *s, const char *fmt, ...) SB_PRINTF(2, 3);
+static void note(const struct slim *s, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sb_progress_emit(s->o->progress, SB_PROGRESS_LOG, "slim", NULL, 0, 0, buf);
+}
+
+static const char **strv_of(json_t *a)
+{
+	const char **v;
+	if (!json_is_array(a))
+		return NULL;
+	v = sb_xcalloc(json_array_size(a) + 1, sizeof(char *));
+	for (size_t i = 0; i < json_array_size(a); i++)
+		v[i] = json_string_value(json_array_get(a, i));
+	return v;
+}
+
+static int load_fat(struct slim *s, const struct sb_descriptor *fat, struct sb_error **err)
+{
+	json_t *c, *ports;
+	const char *k;
+	json_t *v;
+
+	if (sb_store_load_image(s->store, fat, &s->m, &s->cfg, err) < 0)
+		return -1;
+	if (sb_image_config_ndiff_ids(&s->cfg) != s->m.nlayers)
+		return sb_error_setx(err, EINVAL, "image %s: layers and diff_ids differ", fat->digest);
+	s->snaps = sb_xcalloc(s->m.nlayers + 1, sizeof(char *));
+	for (size_t i = 0; i < s->m.nlayers; i++) {
+		char *p;
+		if (sb_snapshot_ensure(s->store, &s->m.layers[i], sb_image_config_diff_id(&s->cfg, i), &p, err) < 0)
+			return -1;
+		s->snaps[s->m.nlayers - 1 - i] = p;
+	}
+	s->nsnaps = s->m.nlayers;
+	c = json_object_get(s->cfg.root, "config");
+	s->entrypoint = strv_of(json_object_get(c, "Entrypoint"));
+	s->cmd = strv_of(json_object_get(c, "Cmd"));
+	s->env = strv_of(json_object_get(c, "Env"));
+	ports = json_object_get(c, "ExposedPorts");
+	s->ports = sb_xcalloc(json_object_size(ports) + 1, sizeof(unsigned));
+	json_object_foreach(ports, k, v) {
+		unsigned p = (unsigned)strtoul(k, NULL, 10);
+		const char *slash = strchr(k, '/');
+		if (p && (!slash || !strcmp(slash, "/tcp")))
+			s->ports[s->nports++] = p;
+	}
+	return 0;
+}
+
+static void probe_image(const struct slim *s, const char *const *lowers, struct sb_probe_image *img)
+{
+	json_t *c = json_object_get(s->cfg.root, "config");
+	memset(img, 0, sizeof(*img));
+	img->lower_dirs = lowers;
+	img->entrypoint = s->entrypoint;
+	img->cmd = s->cmd;
+	img->env = s->env;
+	img->user = json_string_value(json_object_get(c, "User"));
+	img->workdir = json_string_value(json_object_get(c, "WorkingDir"));
+	img->ports = s->ports;
+	img->nports = s->nports;
+}
+
+static void probe_opts(const struct slim *s, bool trace, struct sb_probe_opts *po)
+{
+	memset(po, 0, sizeof(*po));
+	po->probes = s->o->probes;
+	po->nprobes = s->o->nprobes;
+	po->timeout_ms = s->o->timeout_ms;
+	po->keep_ms = s->o->keep_ms;
+	po->trace = trace;
+	po->scratch_dir = s->tmp;
+}
+
+static int path_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct sb_profile_path *)a)->path, ((const struct sb_profile_path *)b)->path);
+}
+
+/* The trace the closure is made from: the fat run's paths and the extra
+ * ones, sorted and unique (a shallow view: strings stay theirs). */
+static void working_trace(const struct slim *s, const struct sb_trace_result *fat, struct sb_trace_result *w)
+{
+	size_t n = (fat ? fat->npaths : 0) + s->nextra, k = 0;
+
+	memset(w, 0, sizeof(*w));
+	if (fat) {
+		memcpy(w->syscalls, fat->syscalls, sizeof(w->syscalls));
+		memcpy(w->assumed, fat->assumed, sizeof(w->assumed));
+		w->tracer = fat->tracer;
+	}
+	w->rootfd = -1;
+	w->paths = sb_xcalloc(n + 1, sizeof(*w->paths));
+	for (size_t i = 0; fat && i < fat->npaths; i++)
+		w->paths[k++] = fat->paths[i];
+	for (size_t i = 0; i < s->nextra; i++)
+		w->paths[k++] = s->extra[i];
+	qsort(w->paths, k, sizeof(*w->paths), path_cmp);
+	w->npaths = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (w->npaths && !strcmp(w->paths[w->npaths - 1].path, w->paths[i].path)) {
+			w->paths[w->npaths - 1].flags |= w->paths[i].flags;
+			continue;
+		}
+		w->paths[w->npaths++] = w->paths[i];
+	}
+}
+
+static void extra_add(struct slim *s, const char *path, unsigned flags, const char *target)
+{
+	struct sb_profile_path *p;
+	s->extra = sb_xrealloc(s->extra, (s->nextra + 1) * sizeof(*s->extra));
+	p = &s->extra[s->nextra++];
+	p->path = sb_xstrdup(path);
+	p->target = target ? sb_xstrdup(target) : NULL;
+	p->flags = flags;
+}
+
+static int open_in(int rootfd, const char *path, int flags)
+{
+	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW), .resolve = RESOLVE_IN_ROOT };
+	while (*path == '/')
+		path++;
+	return (int)syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof(how));
+}
+
+/* Files, bytes, packages of a tree. */
+static void tree_stats(int dirfd, struct sb_image_stats *st, int depth)
+{
+	DIR *d;
+	struct dirent *e;
+	int fd = dup(dirfd);
+
+	if (fd < 0 || depth > 256 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		struct stat sb;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (fstatat(dirfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0) {
+				tree_stats(sub, st, depth + 1);
+				close(sub);
+			}
+			continue;
+		}
+		st->files++;
+		if (S_ISREG(sb.st_mode))
+			st->bytes += (uint64_t)sb.st_size;
+	}
+	closedir(d);
+}
+
+static uint64_t dpkg_packages(int rootfd)
+{
+	struct sb_strbuf sb = SB_STRBUF_INIT;
+	struct sb_error *e = NULL;
+	sb_autoclose int fd = open_in(rootfd, "/var/lib/dpkg/status", O_RDONLY);
+	uint64_t n = 0;
+
+	if (fd >= 0 && sb_read_fd(fd, "status", 256u << 20, &sb, &e) == 0)
+		for (const char *p = sb.buf; (p = strstr(p, "Status: install ok installed")); p++)
+			n++;
+	sb_error_free(e);
+	sb_strbuf_release(&sb);
+	if (n == 0) {
+		/* distroless: one file a package under status.d */
+		sb_autoclose int dfd = open_in(rootfd, "/var/lib/dpkg/status.d", O_RDONLY | O_DIRECTORY);
+		DIR *d = dfd >= 0 ? fdopendir(dup(dfd)) : NULL;
+		struct dirent *de;
+		while (d && (de = readdir(d)))
+			if (de->d_name[0] != '.' && !strstr(de->d_name, ".md5sums"))
+				n++;
+		if (d)
+			closedir(d);
+	}
+	return n;
+}
+
+static uint64_t blobs_size(const struct sb_manifest *m)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < m->nlayers; i++)
+		n += (uint64_t)m->layers[i].size;
+	return n;
+}
+
+/* The slim config: the fat one's runtime fields, one layer, one history
+ * entry. */
+static void slim_config(const struct slim *s, const char *diff_id, size_t nfiles, const char *fat_digest,
+			struct sb_image_config *out)
+{
+	static const char *const keep[] = { "Entrypoint", "Cmd", "Env", "User", "WorkingDir", "ExposedPorts",
+					    "Labels", "StopSignal", "Healthcheck", "Volumes", "Shell" };
+	json_t *fc = json_object_get(s->cfg.root, "config"), *c;
+	const char *created = json_string_value(json_object_get(s->cfg.root, "created"));
+	char by[160];
+
+	sb_image_config_new(out, created ? created : "1970-01-01T00:00:00Z");
+	c = json_object_get(out->root, "config");
+	for (size_t i = 0; i < SB_ARRAY_SIZE(keep); i++) {
+		json_t *v = json_object_get(fc, keep[i]);
+		if (v)
+			json_object_set(c, keep[i], v);
+	}
+	snprintf(by, sizeof(by), "slimbuild: the closure of %s (%zu paths)", fat_digest, nfiles);
+	sb_image_config_add_layer(out, diff_id, created ? created : "1970-01-01T00:00:00Z", by,
+				  "slimbuild.slim.v0");
+}
+
+/* Pack dir as the slim layer; dir becomes its snapshot. */
+static int pack_slim(struct slim *s, const char *dir, struct sb_layer_result *lr, char **snap, struct sb_error **err)
+{
+	struct sb_layer_pack_opts po;
+	sb_autofree char *snapdir = sb_xasprintf("%s/snapshots", s->store->root);
+
+	sb_layer_pack_opts_init(&po);
+	po.compression = s->o->compression;
+	po.oci_media_type = true;
+	if (sb_layer_pack_dir(s->store, dir, &po, lr, err) < 0)
+		return sb_error_wrap(err, "pack the slim layer");
+	if (sb_mkdir_p(AT_FDCWD, snapdir, 0700, err) < 0)
+		return -1;
+	*snap = sb_snapshot_path(s->store, lr->diff_id);
+	if (rename(dir, *snap) < 0) {
+		if (errno != EEXIST && errno != ENOTEMPTY)
+			return sb_error_set(err, errno, "rename %s", dir);
+		sb_rm_rf(AT_FDCWD, dir, NULL);
+	}
+	return 0;
+}
+
+static int write_slim_image(struct slim *s, const struct sb_layer_result *lr, size_t nfiles, const char *fat_digest,
+			    struct sb_slim_result *res, struct sb_error **err)
+{
+	struct sb_image_config cfg = { NULL };
+	struct sb_manifest m;
+	struct sb_strbuf sb = SB_STRBUF_INIT;
+	int rc;
+
+	slim_config(s, lr->diff_id, nfiles, fat_digest, &cfg);
+	memset(&m, 0, sizeof(m));
+	m.media_type = sb_xstrdup(SB_MT_OCI_MANIFEST);
+	m.config.media_type = sb_xstrdup(SB_MT_OCI_CONFIG);
+	m.layers = sb_xcalloc(1, sizeof(*m.layers));
+	m.nlayers = 1;
+	m.layers[0].media_type = sb_xstrdup(lr->media_type);
+	memcpy(m.layers[0].digest, lr->digest, SB_DIGEST_SIZE);
+	m.layers[0].size = lr->size;
+	rc = sb_image_config_to_json(&cfg, &sb, err);
+	if (rc == 0)
+		rc = sb_store_put_blob(s->store, sb.buf, sb.len, NULL, m.config.digest, err);
+	m.config.size = (int64_t)sb.len;
+	memcpy(res->config_digest, m.config.digest, SB_DIGEST_SIZE);
+	sb_strbuf_reset(&sb);
+	if (rc == 0)
+		rc = sb_manifest_to_json(&m, &sb, err);
+	sb_descriptor_release(&res->manifest);
+	if (rc == 0)
+		rc = sb_store_put_blob(s->store, sb.buf, sb.len, NULL, res->manifest.digest, err);
+	if (rc == 0) {
+		res->manifest.media_type = sb_xstrdup(SB_MT_OCI_MANIFEST);
+		res->manifest.size = (int64_t)sb.len;
+	}
+	sb_manifest_release(&m);
+	sb_image_config_release(&cfg);
+	sb_strbuf_release(&sb);
+	return rc;
+}
+
+/* Compare the slim outcomes with the fat ones; the differences as text. */
+static size_t compare(const struct sb_probe_report *fat, const struct sb_probe_report *slim, struct sb_strbuf *why)
+{
+	size_t same = 0;
+	for (size_t i = 0; i < fat->n && i < slim->n; i++) {
+		char *w = NULL;
+		if (sb_probe_outcome_equal(&fat->outcomes[i], &slim->outcomes[i], &w)) {
+			same++;
+		} else {
+			sb_strbuf_addf(why, "\n  %s: %s", fat->outcomes[i].name ? fat->outcomes[i].name : "probe",
+				       w ? w : (slim->outcomes[i].error ? slim->outcomes[i].error : "differs"));
+		}
+		free(w);
+	}
+	return same;
+}
+
+/* What the slim run looked for and did not find, that the fat rootfs has
+ * and the closure lacks. */
+static size_t missing_paths(struct slim *s, const struct sb_trace_result *t, const struct sb_closure *c,
+			    struct sb_slim_result *res, struct sb_strbuf *list)
+{
+	size_t added = 0;
+	for (size_t i = 0; i < t->npaths; i++) {
+		const struct sb_profile_path *p = &t->paths[i];
+		struct stat st;
+		int fd;
+		if (!(p->flags & SB_PATH_MISSING) || (p->flags & SB_PATH_EXISTS) || sb_closure_find(c, p->path))
+			continue;
+		if (!strncmp(p->path, "/proc/", 6) || !strncmp(p->path, "/sys/", 5) || !strncmp(p->path, "/dev/", 5))
+			continue;
+		fd = open_in(s->rootfd, p->path, O_PATH);
+		if (fd < 0)
+			continue;
+		if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+			close(fd);
+			continue;
+		}
+		close(fd);
+		extra_add(s, p->path, SB_PATH_EXISTS | (S_ISDIR(st.st_mode) ? SB_PATH_DIR : 0), NULL);
+		res->repaired = sb_xrealloc(res->repaired, (res->nrepaired + 2) * sizeof(char *));
+		res->repaired[res->nrepaired++] = sb_xstrdup(p->path);
+		res->repaired[res->nrepaired] = NULL;
+		sb_strbuf_addf(list, "\n  %s", p->path);
+		added++;
+	}
+	return added;
+}
+
+static void slim_release(struct slim *s)
+{
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+	if (s->view) {
+		umount2(s->view, MNT_DETACH);
+		free(s->view);
+	}
+	for (size_t i = 0; i < s->nsnaps; i++)
+		free(s->snaps[i]);
+	free(s->snaps);
+	free(s->entrypoint);
+	free(s->cmd);
+	free(s->env);
+	free(s->ports);
+	for (size_t i = 0; i < s->nextra; i++) {
+		free(s->extra[i].path);
+		free(s->extra[i].target);
+	}
+	free(s->extra);
+	sb_manifest_release(&s->m);
+	sb_image_config_release(&s->cfg);
+	if (s->tmp) {
+		sb_rm_rf(AT_FDCWD, s->tmp, NULL);
+		free(s->tmp);
+	}
+}
+
+static int record_fill(struct slim *s, const struct sb_descriptor *fat, const struct sb_probe_report *rep,
+		       const struct sb_closure *c, struct sb_slim_result *res, struct sb_error **err)
+{
+	struct sb_profile_record *r = &res->record;
+	const char **paths = sb_xcalloc(c->n + 1, sizeof(char *));
+	int rc;
+
+	memcpy(r->source_image, fat->digest, SB_DIGEST_SIZE);
+	r->tracer = rep->traced && rep->trace.tracer ? sb_xstrdup(rep->trace.tracer) : NULL;
+	r->probes = sb_xcalloc(rep->n + 1, sizeof(char *));
+	for (size_t i = 0; i < rep->n; i++)
+		r->probes[r->nprobes++] = sb_xstrdup(rep->outcomes[i].name ? rep->outcomes[i].name : "");
+	for (size_t i = 0; i < c->n; i++)
+		paths[i] = c->v[i].path;
+	rc = sb_profile_describe(s->rootfd, paths, c->n, &r->entries, &r->nentries, err);
+	free(paths);
+	r->repaired = sb_xcalloc(res->nrepaired + 1, sizeof(char *));
+	for (size_t i = 0; i < res->nrepaired; i++)
+		r->repaired[r->nrepaired++] = sb_xstrdup(res->repaired[i]);
+	if (rep->traced) {
+		/* seen, and the hot set the tracer let through unobserved */
+		uint64_t bits[SB_TRACE_MAX_SYSCALL / 64];
+		for (size_t i = 0; i < SB_ARRAY_SIZE(bits); i++)
+			bits[i] = rep->trace.syscalls[i] | rep->trace.assumed[i];
+		r->syscalls = sb_syscall_names(bits, SB_TRACE_MAX_SYSCALL, &r->nsyscalls);
+	}
+	else
+		r->syscalls = sb_xcalloc(1, sizeof(char *));
+	return rc;
+}
+
+int sb_slim(struct sb_store *store, const struct sb_descriptor *fat, const struct sb_slim_opts *o,
+	    struct sb_slim_result *res, struct sb_error **err)
+{
+	static unsigned counter;
+	struct slim s;
+	struct sb_probe_image img;
+	struct sb_probe_opts po;
+	struct sb_probe_report fat_rep, slim_rep;
+	struct sb_closure c;
+	struct sb_trace_result w;
+	struct sb_layer_result lr;
+	sb_autofree char *snap = NULL;
+	int rc = -1, max = o->max_rounds > 0 ? o->max_rounds : 3;
+	uint64_t t0;
+
+	memset(res, 0, sizeof(*res));
+	memset(&s, 0, sizeof(s));
+	memset(&fat_rep, 0, sizeof(fat_rep));
+	memset(&slim_rep, 0, sizeof(slim_rep));
+	memset(&c, 0, sizeof(c));
+	memset(&w, 0, sizeof(w));
+	s.store = store;
+	s.o = o;
+	s.rootfd = -1;
+	if (sb_exec_private_mounts(err) < 0 || sb_store_lock(store, false, err) < 0)
+		return -1;
+	s.tmp = sb_xasprintf("%s/tmp/slim-%d-%u", store->root, (int)getpid(),
+			     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+	if (sb_mkdir_p(AT_FDCWD, s.tmp, 0700, err) < 0 || load_fat(&s, fat, err) < 0)
+		goto out;
+
+	/* the fat rootfs, read-only: what the closure is copied from */
+	s.view = sb_xasprintf("%s/fat", s.tmp);
+	if (mkdir(s.view, 0755) < 0) {
+		sb_error_set(err, errno, "mkdir %s", s.view);
+		goto out;
+	}
+	if (s.nsnaps == 0) {
+		free(s.view);
+		s.view = NULL;
+		sb_error_setx(err, EINVAL, "image %s has no layers to slim", fat->digest);
+		goto out;
+	}
+	if (sb_overlay_mount((const char *const *)s.snaps, NULL, NULL, s.view, err) != 0) {
+		sb_error_wrap(err, "mount the fat rootfs");
+		free(s.view);
+		s.view = NULL;
+		goto out;
+	}
+	s.rootfd = open(s.view, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s.rootfd < 0) {
+		sb_error_set(err, errno, "open %s", s.view);
+		goto out;
+	}
+
+	/* the fat run: traced, unless a recorded profile says what to keep */
+	probe_image(&s, (const char *const *)s.snaps, &img);
+	probe_opts(&s, o->profile == NULL, &po);
+	sb_progress_emit(o->progress, SB_PROGRESS_START, "slim", "[slim] profile, closure, verify", 0, 0, NULL);
+	note(&s, "profiling %s under %zu probe(s)%s", fat->digest, o->nprobes, o->nprobes ? "" : " (the defaults)");
+	t0 = now_ms();
+	if (sb_probe_run(&img, &po, &fat_rep, err) < 0) {
+		sb_error_wrap(err, "profile");
+		goto out;
+	}
+	res->fat_ms = now_ms() - t0;
+	if (fat_rep.failed) {
+		struct sb_strbuf why = SB_STRBUF_INIT;
+		for (size_t i = 0; i < fat_rep.n; i++)
+			if (fat_rep.outcomes[i].error)
+				sb_strbuf_addf(&why, "\n  %s: %s", fat_rep.outcomes[i].name, fat_rep.outcomes[i].error);
+		sb_error_setx(err, EINVAL, "%zu probe(s) failed on the built image itself:%s", fat_rep.failed, why.buf);
+		sb_strbuf_release(&why);
+		goto out;
+	}
+	res->probes = fat_rep.n;
+	if (fat_rep.traced)
+		note(&s, "traced with %s: %zu paths", fat_rep.trace.tracer ? fat_rep.trace.tracer : "nothing",
+		     fat_rep.trace.npaths);
+	if (o->profile)
+		for (size_t i = 0; i < o->profile->nentries; i++) {
+			const struct sb_profile_entry *e = &o->profile->entries[i];
+			extra_add(&s, e->path,
+				  SB_PATH_EXISTS | (e->type == 'd' ? SB_PATH_DIR : 0) | (e->type == 'l' ? SB_PATH_SYMLINK : 0),
+				  e->target);
+		}
+
+	for (res->rounds = 1;; res->rounds++) {
+		struct sb_closure_opts co;
+		struct sb_dpkg_counts counts;
+		struct sb_strbuf why = SB_STRBUF_INIT, list = SB_STRBUF_INIT;
+		sb_autofree char *dir = sb_xasprintf("%s/slim%d", s.tmp, res->rounds);
+		const char *lowers[2];
+		size_t same;
+
+		sb_closure_release(&c);
+		free(w.paths);
+		working_trace(&s, fat_rep.traced ? &fat_rep.trace : NULL, &w);
+		sb_closure_opts_init(&co);
+		co.includes = o->includes;
+		co.nincludes = o->nincludes;
+		if (sb_closure_build(s.rootfd, &w, &co, &c, err) < 0)
+			goto out;
+		if (mkdir(dir, 0755) < 0) {
+			sb_error_set(err, errno, "mkdir %s", dir);
+			goto out;
+		}
+		memset(&counts, 0, sizeof(counts));
+		if (sb_closure_copy(s.rootfd, &c, dir, err) < 0 ||
+		    sb_dpkg_write_status_d(s.rootfd, &c, dir, &counts, err) < 0)
+			goto out;
+		free(snap);
+		snap = NULL;
+		if (pack_slim(&s, dir, &lr, &snap, err) < 0)
+			goto out;
+		note(&s, "round %d: %zu paths kept, %zu of %zu packages", res->rounds, c.n, counts.after, counts.before);
+		if (!o->verify) {
+			res->verified = 0;
+			break;
+		}
+		lowers[0] = snap;
+		lowers[1] = NULL;
+		probe_image(&s, lowers, &img);
+		probe_opts(&s, true, &po);
+		sb_probe_report_release(&slim_rep);
+		t0 = now_ms();
+		if (sb_probe_run(&img, &po, &slim_rep, err) < 0) {
+			sb_error_wrap(err, "verify");
+			goto out;
+		}
+		res->slim_ms = now_ms() - t0;
+		same = compare(&fat_rep, &slim_rep, &why);
+		res->verified = same;
+		if (same == fat_rep.n) {
+			sb_strbuf_release(&why);
+			note(&s, "verified: %zu of %zu probe(s) answer the same", same, fat_rep.n);
+			break;
+		}
+		if (!o->repair || res->rounds >= max ||
+		    missing_paths(&s, slim_rep.traced ? &slim_rep.trace : NULL, &c, res, &list) == 0) {
+			sb_error_setx(err, EINVAL, "the slim image answers differently (%zu of %zu probe(s) agree):%s%s%s",
+				      same, fat_rep.n, why.buf,
+				      list.len ? "\npaths the slim run looked for that the built image has:" : "",
+				      list.buf);
+			sb_strbuf_release(&why);
+			sb_strbuf_release(&list);
+			goto out;
+		}
+		note(&s, "round %d: %zu probe(s) differ; adding what the slim run missed:%s", res->rounds,
+		     fat_rep.n - same, list.buf);
+		sb_strbuf_release(&why);
+		sb_strbuf_release(&list);
+	}
+
+	/* figures, the record, the image */
+	{
+		int vfd = open(s.view, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (vfd >= 0) {
+			tree_stats(vfd, &res->fat, 0);
+			close(vfd);
+		}
+	}
+	res->fat.compressed = blobs_size(&s.m);
+	res->fat.packages = dpkg_packages(s.rootfd);
+	{
+		int sfd = open(snap, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sfd >= 0) {
+			tree_stats(sfd, &res->slim, 0);
+			res->slim.packages = dpkg_packages(sfd);
+			close(sfd);
+		}
+	}
+	res->slim.compressed = (uint64_t)lr.size;
+	if (record_fill(&s, fat, &fat_rep, &c, res, err) < 0)
+		goto out;
+	if (write_slim_image(&s, &lr, c.n, fat->digest, res, err) < 0)
+		goto out;
+	sb_progress_emit(o->progress, SB_PROGRESS_DONE, "slim", NULL, 0, 0, NULL);
+	rc = 0;
+out:
+	if (rc < 0 && err && *err)
+		sb_progress_emit(o->progress, SB_PROGRESS_ERROR, "slim", NULL, 0, 0, (*err)->msg);
+	sb_closure_release(&c);
+	free(w.paths);
+	sb_probe_report_release(&fat_rep);
+	sb_probe_report_release(&slim_rep);
+	slim_release(&s);
+	sb_store_unlock(store);
+	if (rc < 0)
+		sb_slim_result_release(res);
+	return rc;
+}
