@@ -3,6 +3,7 @@
  * and its tail kept for the error of a failed step. */
 #include <fcntl.h>
 #include <limits.h>
+#include <semaphore.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@ struct output {
 	char tail[TAIL_MAX];
 	size_t tail_len;
 	pthread_t thread;
+	sem_t started;
 };
 
 static void tail_add(struct output *o, const char *p, size_t n)
@@ -46,6 +48,11 @@ static void *output_main(void *arg)
 	char buf[8192];
 	ssize_t n;
 
+	sb_strbuf_grow(&line, 256);
+	/* idle from here until the command writes: the sandbox forks only
+	 * once this thread holds no lock (a thread starting up or in malloc
+	 * at fork time can leave an allocator lock held in the child) */
+	sem_post(&o->started);
 	while ((n = read(o->fd, buf, sizeof(buf))) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
@@ -473,11 +480,15 @@ int sb_exec_run_step(struct sb_exec *x, struct sb_exec_state *st, const struct s
 	out.fd = pipefd[0];
 	out.progress = x->o->progress;
 	out.id = id;
+	sem_init(&out.started, 0, 0);
 	pthread_create(&out.thread, NULL, output_main, &out);
+	while (sem_wait(&out.started) < 0 && errno == EINTR)
+		;
 	status = sb_sandbox_run(&spec, &res, err);
 	close(pipefd[1]);
 	pipefd[1] = -1;
 	pthread_join(out.thread, NULL);
+	sem_destroy(&out.started);
 	if (status < 0)
 		goto out;
 	if (res.rootfs_copied) {
