@@ -391,6 +391,42 @@ static size_t missing_paths(struct slim *s, const struct sb_trace_result *t, con
 	return added;
 }
 
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct sb_closure_entry *)a)->path, ((const struct sb_closure_entry *)b)->path);
+}
+
+/* Add a recorded profile's entries to a closure (sorted, unique after). */
+static void merge_record(struct sb_closure *c, const struct sb_profile_record *r)
+{
+	size_t n = c->n;
+	c->v = sb_xrealloc(c->v, (c->n + r->nentries + 1) * sizeof(*c->v));
+	for (size_t i = 0; i < r->nentries; i++) {
+		const struct sb_profile_entry *e = &r->entries[i];
+		struct sb_closure_entry *d;
+		if (!strcmp(e->path, "/"))
+			continue;
+		d = &c->v[n++];
+		memset(d, 0, sizeof(*d));
+		d->path = sb_xstrdup(e->path);
+		d->target = e->target ? sb_xstrdup(e->target) : NULL;
+		d->kind = e->type == 'f' ? SB_CLOSURE_FILE : e->type == 'd' ? SB_CLOSURE_DIR
+			: e->type == 'l' ? SB_CLOSURE_SYMLINK : SB_CLOSURE_OTHER;
+		d->reasons = SB_KEEP_TRACED;
+	}
+	qsort(c->v, n, sizeof(*c->v), entry_cmp);
+	c->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (c->n && !strcmp(c->v[c->n - 1].path, c->v[i].path)) {
+			c->v[c->n - 1].reasons |= c->v[i].reasons;
+			free(c->v[i].path);
+			free(c->v[i].target);
+			continue;
+		}
+		c->v[c->n++] = c->v[i];
+	}
+}
+
 static void slim_release(struct slim *s)
 {
 	if (s->rootfd >= 0)
@@ -529,13 +565,6 @@ int sb_slim(struct sb_store *store, const struct sb_descriptor *fat, const struc
 	if (fat_rep.traced)
 		note(&s, "traced with %s: %zu paths", fat_rep.trace.tracer ? fat_rep.trace.tracer : "nothing",
 		     fat_rep.trace.npaths);
-	if (o->profile)
-		for (size_t i = 0; i < o->profile->nentries; i++) {
-			const struct sb_profile_entry *e = &o->profile->entries[i];
-			extra_add(&s, e->path,
-				  SB_PATH_EXISTS | (e->type == 'd' ? SB_PATH_DIR : 0) | (e->type == 'l' ? SB_PATH_SYMLINK : 0),
-				  e->target);
-		}
 
 	for (res->rounds = 1;; res->rounds++) {
 		struct sb_closure_opts co;
@@ -551,8 +580,12 @@ int sb_slim(struct sb_store *store, const struct sb_descriptor *fat, const struc
 		sb_closure_opts_init(&co);
 		co.includes = o->includes;
 		co.nincludes = o->nincludes;
-		if (sb_closure_build(s.rootfd, &w, &co, &c, err) < 0)
+		/* a recorded profile is the closure itself: only the includes
+		 * and what repair adds are derived here */
+		if (sb_closure_build(s.rootfd, o->profile && !s.nextra ? NULL : &w, &co, &c, err) < 0)
 			goto out;
+		if (o->profile)
+			merge_record(&c, o->profile);
 		if (mkdir(dir, 0755) < 0) {
 			sb_error_set(err, errno, "mkdir %s", dir);
 			goto out;
@@ -592,7 +625,9 @@ int sb_slim(struct sb_store *store, const struct sb_descriptor *fat, const struc
 		    missing_paths(&s, slim_rep.traced ? &slim_rep.trace : NULL, &c, res, &list) == 0) {
 			sb_error_setx(err, EINVAL, "the slim image answers differently (%zu of %zu probe(s) agree):%s%s%s",
 				      same, fat_rep.n, why.buf,
-				      list.len ? "\npaths the slim run looked for that the built image has:" : "",
+				      list.len ? "\npaths the slim run looked for that the built image has:"
+					       : "\nthe slim run missed no path the built image has: a program that "
+						 "lists a directory needs it kept whole (--include DIR)",
 				      list.buf);
 			sb_strbuf_release(&why);
 			sb_strbuf_release(&list);

@@ -126,13 +126,13 @@ mkdir -p "$S"
 cat >"$S/Dockerfile" <<'DFEOF'
 FROM debian:bookworm
 RUN echo "slim me" > /greeting
-CMD ["/bin/sh", "-c", "cat /greeting; date -u -d @0 +%Y; ls /usr/share/common-licenses | head -1"]
+CMD ["/bin/sh", "-c", "cat /greeting; date -u -d @0 +%Y; head -c 20 /usr/share/common-licenses/GPL-3"]
 DFEOF
 P=(podman --root "$SB_T/podman" --runroot "$SB_T/podman-run" --storage-driver overlay)
 PRUN=(run --rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network none)
 out=$("$SLIMBUILD" build --progress plain -t cli:slim --profile-out "$SB_T/prof.json" \
 	--seccomp-profile-out "$SB_T/seccomp.json" --metadata-file "$SB_T/slim.json" \
-	--include '/usr/share/common-licenses/GPL-3' "$S" 2>&1)
+	--include '/usr/share/common-licenses/Apache-*' "$S" 2>&1)
 rc=$?
 check "slim build exits 0" [ "$rc" -eq 0 ]
 check "slim build prints the summary" grep -q '^slim summary' <<<"$out"
@@ -145,7 +145,9 @@ check "slim image keeps the Cmd" jqe '.Config.config.Cmd[0] == "/bin/sh"' <<<"$s
 "$SLIMBUILD" unpack cli:slim "$SB_T/slimroot" >/dev/null
 check "slim image holds what the command read" test -f "$SB_T/slimroot/greeting"
 check "slim image holds the ELF closure of date" test -e "$SB_T/slimroot/usr/lib/x86_64-linux-gnu/libc.so.6"
-check "slim image holds the --include" test -f "$SB_T/slimroot/usr/share/common-licenses/GPL-3"
+check "slim image holds the --include" test -f "$SB_T/slimroot/usr/share/common-licenses/Apache-2.0"
+check "slim image holds a file the command read" test -f "$SB_T/slimroot/usr/share/common-licenses/GPL-3"
+check "slim image leaves out a sibling nothing read" test ! -e "$SB_T/slimroot/usr/share/common-licenses/GPL-2"
 check "slim image drops what nothing used" test ! -e "$SB_T/slimroot/usr/bin/apt"
 check "slim image: dpkg status.d for a kept package" test -f "$SB_T/slimroot/var/lib/dpkg/status.d/coreutils"
 check "slim image: no status.d for a dropped package" test ! -e "$SB_T/slimroot/var/lib/dpkg/status.d/apt"
@@ -163,7 +165,7 @@ check "podman: that output is the real one" grep -qx 'slim me' "$SB_T/slim.out"
 check "podman: the slim image runs under the seccomp profile it recorded" diff -u "$SB_T/slim.out" "$SB_T/seccomp.out"
 check "profile JSON records the closure" jqe '.version == 1 and (.closure | map(.path) | index("/greeting")) != null' "$SB_T/prof.json"
 check "profile JSON records the syscalls" jqe '.syscalls | index("execve") != null' "$SB_T/prof.json"
-"$SLIMBUILD" build -q -t cli:slim2 --profile "$SB_T/prof.json" --include '/usr/share/common-licenses/GPL-3' "$S" >/dev/null 2>&1
+"$SLIMBUILD" build -q -t cli:slim2 --profile "$SB_T/prof.json" --include '/usr/share/common-licenses/Apache-*' "$S" >/dev/null 2>&1
 "$SLIMBUILD" unpack cli:slim2 "$SB_T/slimroot2" >/dev/null 2>&1
 check "--profile rebuilds the same tree without tracing" diff <(cd "$SB_T/slimroot" && find . | sort) <(cd "$SB_T/slimroot2" && find . | sort)
 set +e
@@ -172,6 +174,18 @@ rc=$?
 set -e
 check "a probe failing on the built image fails the build" [ "$rc" -eq 1 ]
 check "that failure names the probe" grep -q 'failed on the built image itself' <<<"$err"
+# a directory listing the trace cannot see: verification catches it, an
+# --include of the directory fixes it
+L=$SB_T/listctx
+mkdir -p "$L"
+printf 'FROM debian:bookworm\nCMD ["/bin/ls", "/usr/share/common-licenses"]\n' >"$L/Dockerfile"
+set +e
+err=$("$SLIMBUILD" build -q -t cli:list "$L" 2>&1)
+rc=$?
+set -e
+check "verification fails a slim image that answers differently" [ "$rc" -eq 1 ]
+check "that failure says which probe differs" grep -q 'answers differently' <<<"$err"
+check "--include of the listed directory makes it verify" "$SLIMBUILD" build -q -t cli:list --include /usr/share/common-licenses "$L"
 
 # -- --push and -o type=registry to a real registry
 sb_start_registry
