@@ -31,7 +31,7 @@ export SLIMBUILD_ROOT=$work/sb0
 # buildah's storage holds the base unpacked once it is pulled; slimbuild
 # unpacks a base into its snapshot on first use: make that use here, so
 # both cold builds start from an unpacked base
-((have_build)) && printf 'FROM debian:bookworm\nRUN true\n' | "$SB" build --progress quiet - >/dev/null
+((have_build)) && printf 'FROM debian:bookworm\nRUN true\n' | "$SB" build --no-slim --progress quiet - >/dev/null
 bh() { buildah --root "$1" --runroot "$1-run" --storage-driver overlay "${@:2}"; }
 bh "$work/bh0" pull -q "oci-archive:$work/base.oci.tar" >/dev/null
 bh "$work/bh0" tag "$(bh "$work/bh0" images -q | head -1)" docker.io/library/debian:bookworm

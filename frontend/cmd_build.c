@@ -689,7 +689,10 @@ int sb_cmd_build(int argc, char **argv)
 		so.progress = &ui.sink;
 		if (sb_slim(&store, &res.manifest, &so, &sres, &err) < 0)
 			goto fail_ui;
-		slimmed = true;
+		slimmed = !sres.skipped;
+		if (sres.skipped)
+			sb_progress_ui_note(&ui, "[Warning] the image has no ENTRYPOINT or CMD and no probe was given: "
+						 "nothing to profile, the image is not slimmed");
 		/* what the rest names and exports is the slim image */
 		sb_descriptor_release(&res.manifest);
 		sb_descriptor_copy(&res.manifest, &sres.manifest);

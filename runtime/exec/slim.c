@@ -517,6 +517,14 @@ int sb_slim(struct sb_store *store, const struct sb_descriptor *fat, const struc
 	if (sb_mkdir_p(AT_FDCWD, s.tmp, 0700, err) < 0 || load_fat(&s, fat, err) < 0)
 		goto out;
 
+	if (!s.entrypoint && !s.cmd && !o->nprobes && !o->profile) {
+		res->skipped = true;
+		sb_descriptor_copy(&res->manifest, fat);
+		memcpy(res->config_digest, s.m.config.digest, SB_DIGEST_SIZE);
+		rc = 0;
+		goto out;
+	}
+
 	/* the fat rootfs, read-only: what the closure is copied from */
 	s.view = sb_xasprintf("%s/fat", s.tmp);
 	if (mkdir(s.view, 0755) < 0) {

@@ -42,6 +42,9 @@ struct sb_image_stats {
 };
 
 struct sb_slim_result {
+	/* Nothing to run (no ENTRYPOINT or CMD, no probe, no profile): the
+	 * image is not slimmed and manifest is fat's. */
+	bool skipped;
 	struct sb_descriptor manifest; /* the slim image, stored, untagged */
 	char config_digest[SB_DIGEST_SIZE];
 	struct sb_image_stats fat, slim;
