@@ -119,13 +119,15 @@ run_probes() {
   fi
 }
 
-# measure IMAGE: print "COMPRESSED UNPACKED FILES" (bytes, bytes, entries)
+# measure IMAGE: print "COMPRESSED UNPACKED ENTRIES" (bytes, bytes, count)
 measure() {
   local u=$SB_T/unpacked comp
   comp=$("$SLIMBUILD" inspect "$1" | jq '[.[0].Manifest.layers[].size] | add')
   rm -rf "$u"
   "$SLIMBUILD" unpack "$1" "$u" >/dev/null
-  echo "$comp $(du -sb "$u" | cut -f1) $(find "$u" | wc -l)"
+  # bytes of files and symlinks (not directories: their size is the
+  # filesystem's business), and the number of entries
+  echo "$comp $(find "$u" ! -type d -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }') $(find "$u" | wc -l)"
   rm -rf "$u"
 }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
@@ -155,13 +157,13 @@ for name in "${NAMES[@]}"; do
   check "$name: the fat image builds (${bt}s)" [ "$rc" = 0 ]
   if [ "$rc" != 0 ]; then tail -30 "$SB_T/$name.build.log" >&2; continue; fi
   read -r comp unp files < <(measure "$name:fat")
-  echo "# $name fat: $(mb "$comp") compressed, $(mb "$unp") unpacked, $files files"
+  echo "# $name fat: $(mb "$comp") compressed, $(mb "$unp") unpacked, $files entries"
   "$SLIMBUILD" save --format docker -o "$SB_T/$name.tar" "$name:fat"
   check "$name: podman loads the fat image" bash -c '"$@" >/dev/null' _ "${P[@]}" load -q -i "$SB_T/$name.tar"
   rm -f "$SB_T/$name.tar"
   run_probes "$name:fat" "$name fat" "$dir" "$SB_T/$name.fat.res"
   "${P[@]}" rmi -f "$name:fat" >/dev/null 2>&1 || true
-  line="$name: build ${bt}s, fat $(mb "$comp") compressed / $(mb "$unp") unpacked / $files files"
+  line="$name: build ${bt}s, fat $(mb "$comp") compressed / $(mb "$unp") unpacked / $files entries"
 
   bound=$(grep -v '^#' "$dir/max-slim-size" 2>/dev/null | tr -d ' \n' || true)
   check "$name: max-slim-size holds a size ($bound)" bash -c 'numfmt --from=iec "$1" >/dev/null' _ "${bound:-x}"
@@ -180,7 +182,7 @@ for name in "${NAMES[@]}"; do
   check "$name: the slim image builds (${st}s)" [ "$rc" = 0 ]
   if [ "$rc" != 0 ]; then tail -30 "$SB_T/$name.slim.log" >&2; continue; fi
   read -r scomp sunp sfiles < <(measure "$name:slim")
-  echo "# $name slim: $(mb "$scomp") compressed, $(mb "$sunp") unpacked, $sfiles files"
+  echo "# $name slim: $(mb "$scomp") compressed, $(mb "$sunp") unpacked, $sfiles entries"
   "$SLIMBUILD" save --format docker -o "$SB_T/$name.tar" "$name:slim"
   check "$name: podman loads the slim image" bash -c '"$@" >/dev/null' _ "${P[@]}" load -q -i "$SB_T/$name.tar"
   rm -f "$SB_T/$name.tar"
@@ -188,7 +190,7 @@ for name in "${NAMES[@]}"; do
   "${P[@]}" rmi -f "$name:slim" >/dev/null 2>&1 || true
   check "$name: slim answers every probe as fat did" diff "$SB_T/$name.fat.res" "$SB_T/$name.slim.res"
   check "$name: slim unpacked $(mb "$sunp") <= $bound" [ "$sunp" -le "$(numfmt --from=iec "${bound:-0}")" ]
-  SUMMARY+=("$line; slim ${st}s, $(mb "$scomp") compressed / $(mb "$sunp") unpacked / $sfiles files ($(awk -v a="$sunp" -v b="$unp" 'BEGIN { printf "%.1f%%", 100 * a / b }') of fat)")
+  SUMMARY+=("$line; slim ${st}s, $(mb "$scomp") compressed / $(mb "$sunp") unpacked / $sfiles entries ($(awk -v a="$sunp" -v b="$unp" 'BEGIN { printf "%.1f%%", 100 * a / b }') of fat)")
 done
 
 echo "# summary ($(($(date +%s) - T0))s)"
