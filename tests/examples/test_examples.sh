@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# The example apps (examples/*/): each fat Dockerfile built with slimbuild,
+# measured (compressed layers, unpacked size, files), loaded into podman and
+# run under the probes in its examples/NAME/probes (format: examples/PROBES.md).
+# Once `slimbuild build` slims, each is built slim with the same probes as
+# --http-probe/--probe-cmd flags, run again, and must answer every probe
+# exactly as the fat image did and stay below examples/NAME/max-slim-size;
+# until then those checks are reported as skipped.
+#
+# HTTP services run with `--network none` (a network namespace holding only
+# loopback, no ports published, nothing left in the host's firewall), and the
+# host's curl sends each request from inside that namespace (nsenter -n), as
+# slimbuild's own HTTP probes do; it works for slim images that hold no
+# client of their own.
+#
+# SB_EXAMPLES="c-tls shell-app" runs a subset.
+source "$(dirname "$0")/../integration/lib.sh"
+EX=$SB_SOURCE_DIR/examples
+read -ra NAMES <<<"${SB_EXAMPLES:-python-web node-web c-tls shell-app}"
+P=(podman --root "$SB_T/podman" --runroot "$SB_T/podman-run" --storage-driver overlay)
+RUNOPTS=(--runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network none)
+SKIP=0
+skip() { SKIP=$((SKIP + 1)); echo "skip - $*"; }
+T0=$(date +%s)
+
+BASE_TAR=$(sb_base_rootfs_tar)
+"$SLIMBUILD" import "$BASE_TAR" debian:bookworm >/dev/null
+
+# -- the probes file: PK kind, PA what to run, PS status or exit code,
+#    PE body text (http) or expected stdout file (cmd)
+load_probes() {
+  PK=() PA=() PS=() PE=()
+  local kind rest m port path st text
+  while read -r kind rest; do
+    case $kind in
+      '' | '#'*) ;;
+      http)
+        read -r m port path st text <<<"$rest"
+        PK+=(http) PA+=("$m $port $path") PS+=("$st") PE+=("$text") ;;
+      cmd) PK+=(cmd) PA+=("$rest") PS+=(0) PE+=("") ;;
+      stdout) PE[-1]=$rest ;;
+      exit) PS[-1]=$rest ;;
+      *) echo "$1/probes: unknown probe '$kind'" >&2; return 1 ;;
+    esac
+  done <"$1/probes"
+}
+
+# The same probes as slimbuild build flags (one per line, for mapfile).
+probe_flags() {
+  local i m port path
+  for i in "${!PK[@]}"; do
+    case ${PK[$i]} in
+      http) read -r m port path <<<"${PA[$i]}"; printf '%s\n' --http-probe "$m $port$path=${PS[$i]}" ;;
+      cmd) printf '%s\n' --probe-cmd "${PA[$i]}" ;;
+    esac
+  done
+}
+
+# run_probes IMAGE LABEL DIR RESULTS: run every probe against IMAGE under
+# podman, check each against the probes file, and write one result line per
+# probe (status or exit code, and the SHA-256 of the body or stdout).
+run_probes() {
+  local img=$1 label=$2 dir=$3 res=$4 i m port path code rc cid="" pid ports=() p ok_up
+  local o=$SB_T/probe.out e=$SB_T/probe.err
+  : >"$res"
+  for i in "${!PK[@]}"; do
+    [ "${PK[$i]}" = http ] || continue
+    read -r m port path <<<"${PA[$i]}"
+    [[ " ${ports[*]} " == *" $port "* ]] || ports+=("$port")
+  done
+  if [ "${#ports[@]}" -gt 0 ]; then
+    cid=$("${P[@]}" run -d "${RUNOPTS[@]}" "$img")
+    pid=$("${P[@]}" inspect -f '{{.State.Pid}}' "$cid")
+    for p in "${ports[@]}"; do
+      ok_up=1
+      for ((w = 0; w < 300; w++)); do
+        nsenter -t "$pid" -n curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$p/" && { ok_up=0; break; }
+        [ "$("${P[@]}" inspect -f '{{.State.Running}}' "$cid")" = true ] || break
+        sleep 0.1
+      done
+      check "$label: the service answers on port $p" [ "$ok_up" = 0 ]
+    done
+  fi
+  for i in "${!PK[@]}"; do
+    case ${PK[$i]} in
+      http)
+        read -r m port path <<<"${PA[$i]}"
+        code=$(nsenter -t "$pid" -n curl -sS -X "$m" -o "$o" -w '%{http_code}' --max-time 10 \
+          "http://127.0.0.1:$port$path" 2>"$e") || true
+        check "$label: $m $port$path answers ${PS[$i]} ($code)" [ "$code" = "${PS[$i]}" ]
+        if [ -n "${PE[$i]}" ]; then
+          check "$label: $m $port$path body holds '${PE[$i]}'" grep -qF -- "${PE[$i]}" "$o"
+        fi
+        echo "http $m $port$path $code $(sha256sum <"$o" | cut -c1-64)" >>"$res"
+        ;;
+      cmd)
+        set +e -f
+        # shellcheck disable=SC2086 # the probe's words, unquoted on purpose
+        "${P[@]}" run --rm "${RUNOPTS[@]}" "$img" ${PA[$i]} >"$o" 2>"$e"
+        rc=$?
+        set -e +f
+        check "$label: cmd '${PA[$i]}' exits ${PS[$i]} ($rc)" [ "$rc" = "${PS[$i]}" ]
+        if [ -n "${PE[$i]}" ]; then
+          if cmp -s "$dir/${PE[$i]}" "$o"; then
+            ok "$label: cmd '${PA[$i]}' prints ${PE[$i]}"
+          else
+            not_ok "$label: cmd '${PA[$i]}' prints ${PE[$i]}"
+            diff "$dir/${PE[$i]}" "$o" | head -20 >&2 || true
+            head -5 "$e" >&2
+          fi
+        fi
+        echo "cmd ${PA[$i]} $rc $(sha256sum <"$o" | cut -c1-64)" >>"$res"
+        ;;
+    esac
+  done
+  if [ -n "$cid" ]; then
+    if [ "$FAIL" -gt 0 ]; then "${P[@]}" logs "$cid" 2>&1 | tail -20 >&2 || true; fi
+    "${P[@]}" rm -f -t 2 "$cid" >/dev/null 2>&1 || true
+  fi
+}
+
+# measure IMAGE: print "COMPRESSED UNPACKED ENTRIES" (bytes, bytes, count)
+measure() {
+  local u=$SB_T/unpacked comp
+  comp=$("$SLIMBUILD" inspect "$1" | jq '[.[0].Manifest.layers[].size] | add')
+  rm -rf "$u"
+  "$SLIMBUILD" unpack "$1" "$u" >/dev/null
+  # bytes of files and symlinks (not directories: their size is the
+  # filesystem's business), and the number of entries
+  echo "$comp $(find "$u" ! -type d -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }') $(find "$u" | wc -l)"
+  rm -rf "$u"
+}
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+
+# -- is slimming there yet? `--slim` answers exit 2 "not available yet", and
+# the probe flags are unknown options, until it is.
+mkdir -p "$SB_T/detect"
+printf 'FROM debian:bookworm\nCMD ["true"]\n' >"$SB_T/detect/Dockerfile"
+set +e
+"$SLIMBUILD" build --slim --probe-cmd '' -q -t detect:slim "$SB_T/detect" >/dev/null 2>"$SB_T/detect.err"
+rc=$?
+set -e
+SLIM=1
+if [ "$rc" = 2 ] && grep -qE 'not available yet|unknown option' "$SB_T/detect.err"; then SLIM=0; fi
+
+SUMMARY=()
+for name in "${NAMES[@]}"; do
+  dir=$EX/$name
+  load_probes "$dir"
+  echo "# $name: ${#PK[@]} probes"
+  t=$(date +%s)
+  set +e
+  "$SLIMBUILD" build --no-slim --progress plain -t "$name:fat" "$dir" >"$SB_T/$name.build.log" 2>&1
+  rc=$?
+  set -e
+  bt=$(($(date +%s) - t))
+  check "$name: the fat image builds (${bt}s)" [ "$rc" = 0 ]
+  if [ "$rc" != 0 ]; then tail -30 "$SB_T/$name.build.log" >&2; continue; fi
+  read -r comp unp files < <(measure "$name:fat")
+  echo "# $name fat: $(mb "$comp") compressed, $(mb "$unp") unpacked, $files entries"
+  "$SLIMBUILD" save --format docker -o "$SB_T/$name.tar" "$name:fat"
+  check "$name: podman loads the fat image" bash -c '"$@" >/dev/null' _ "${P[@]}" load -q -i "$SB_T/$name.tar"
+  rm -f "$SB_T/$name.tar"
+  run_probes "$name:fat" "$name fat" "$dir" "$SB_T/$name.fat.res"
+  "${P[@]}" rmi -f "$name:fat" >/dev/null 2>&1 || true
+  line="$name: build ${bt}s, fat $(mb "$comp") compressed / $(mb "$unp") unpacked / $files entries"
+
+  bound=$(grep -v '^#' "$dir/max-slim-size" 2>/dev/null | tr -d ' \n' || true)
+  check "$name: max-slim-size holds a size ($bound)" bash -c 'numfmt --from=iec "$1" >/dev/null' _ "${bound:-x}"
+  if [ "$SLIM" = 0 ]; then
+    skip "$name: slim build, same probe results, unpacked size <= $bound (slimming not available yet)"
+    SUMMARY+=("$line; slim: skipped")
+    continue
+  fi
+  mapfile -t flags < <(probe_flags)
+  t=$(date +%s)
+  set +e
+  "$SLIMBUILD" build --progress plain "${flags[@]}" -t "$name:slim" "$dir" >"$SB_T/$name.slim.log" 2>&1
+  rc=$?
+  set -e
+  st=$(($(date +%s) - t))
+  check "$name: the slim image builds (${st}s)" [ "$rc" = 0 ]
+  if [ "$rc" != 0 ]; then tail -30 "$SB_T/$name.slim.log" >&2; continue; fi
+  read -r scomp sunp sfiles < <(measure "$name:slim")
+  echo "# $name slim: $(mb "$scomp") compressed, $(mb "$sunp") unpacked, $sfiles entries"
+  "$SLIMBUILD" save --format docker -o "$SB_T/$name.tar" "$name:slim"
+  check "$name: podman loads the slim image" bash -c '"$@" >/dev/null' _ "${P[@]}" load -q -i "$SB_T/$name.tar"
+  rm -f "$SB_T/$name.tar"
+  run_probes "$name:slim" "$name slim" "$dir" "$SB_T/$name.slim.res"
+  "${P[@]}" rmi -f "$name:slim" >/dev/null 2>&1 || true
+  check "$name: slim answers every probe as fat did" diff "$SB_T/$name.fat.res" "$SB_T/$name.slim.res"
+  check "$name: slim unpacked $(mb "$sunp") <= $bound" [ "$sunp" -le "$(numfmt --from=iec "${bound:-0}")" ]
+  SUMMARY+=("$line; slim ${st}s, $(mb "$scomp") compressed / $(mb "$sunp") unpacked / $sfiles entries ($(awk -v a="$sunp" -v b="$unp" 'BEGIN { printf "%.1f%%", 100 * a / b }') of fat)")
+done
+
+echo "# summary ($(($(date +%s) - T0))s)"
+for line in "${SUMMARY[@]}"; do echo "#   $line"; done
+[ "$SKIP" -eq 0 ] || echo "$SKIP skipped"
+finish
