@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's first Quick start command: install dependencies, build
-# slimbuild, and run the demo that exists so far.
+# slimbuild, make the debian:bookworm base from Debian's packages, then the
+# main job: build examples/python-web (a fat Flask image) with slimbuild,
+# slim it under its HTTP probes and print the before/after summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/deps.sh
@@ -30,3 +32,14 @@ echo
 echo "== save it for docker load / podman load"
 build/slimbuild save debian:bookworm -o /tmp/slimbuild-demo-debian.tar
 ls -l /tmp/slimbuild-demo-debian.tar
+
+echo
+echo "== the main job: slimbuild build examples/python-web (fat Dockerfile: python3, pip, flask,"
+echo "   build-essential, curl, git), profiled under its HTTP probes, slimmed and verified"
+mapfile -t probes < <(bash examples/probe-flags.sh examples/python-web)
+build/slimbuild build --progress plain "${probes[@]}" -t python-web \
+  --metadata-file /tmp/slimbuild-demo-python-web.json examples/python-web 2>&1 |
+  grep -E '^#[0-9]+ (\[|DONE|CACHED)|slim|^  |verified|round' || true
+echo
+echo "== python-web: sizes as --metadata-file records them"
+jq '{fat_size: ."slimbuild.fat.size", slim_size: ."slimbuild.slim.size", fat_packages: ."slimbuild.fat.packages", slim_packages: ."slimbuild.slim.packages", probes_verified: ."slimbuild.probes_verified"}' /tmp/slimbuild-demo-python-web.json

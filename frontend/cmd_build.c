@@ -768,6 +768,11 @@ int sb_cmd_build(int argc, char **argv)
 			json_object_set_new(j, "slimbuild.probes_verified", json_integer((json_int_t)sres.verified));
 			json_object_set_new(j, "slimbuild.fat.digest", json_string(sres.record.source_image));
 			json_object_set_new(j, "slimbuild.repaired", json_integer((json_int_t)sres.nrepaired));
+			/* wall ms of the probes against the built image (traced,
+			 * unless --profile) and against the slim one */
+			json_object_set_new(j, "slimbuild.probe_ms", json_integer((json_int_t)sres.fat_ms));
+			json_object_set_new(j, "slimbuild.verify_ms", json_integer((json_int_t)sres.slim_ms));
+			json_object_set_new(j, "slimbuild.traced", json_boolean(sres.record.tracer != NULL));
 		}
 		json_object_set_new(j, "slimbuild.cached", json_integer(res.cached));
 		sb_strbuf_release(&nm);
