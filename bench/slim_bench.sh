@@ -29,10 +29,10 @@ for name in "${names[@]}"; do
   : >"$work/t" >"$work/u"
   for ((r = 0; r < runs; r++)); do
     "$SB" build --progress quiet "${probes[@]}" -t "$name" --profile-out "$work/$name.json" \
-      --metadata-file "$work/md.json" "$dir" >/dev/null
+      --metadata-file "$work/md.json" "$dir" >/dev/null 2>&1
     jq -r '."slimbuild.probe_ms"' "$work/md.json" >>"$work/t"
     "$SB" build --progress quiet "${probes[@]}" -t "$name" --profile "$work/$name.json" \
-      --metadata-file "$work/mu.json" "$dir" >/dev/null
+      --metadata-file "$work/mu.json" "$dir" >/dev/null 2>&1
     jq -r '."slimbuild.probe_ms"' "$work/mu.json" >>"$work/u"
   done
   fat=$(jq -r '."slimbuild.fat.size"' "$work/md.json")
