@@ -399,6 +399,32 @@ static void exec_release(struct sb_exec *x)
 	pthread_mutex_destroy(&x->view_lock);
 }
 
+/* Whether overlayfs takes an upper dir in the store: else (or with
+ * SLIMBUILD_NO_OVERLAY=1) every step runs on flattened copies. */
+static int detect_overlay(struct sb_exec *x, struct sb_error **err)
+{
+	const char *env = getenv("SLIMBUILD_NO_OVERLAY");
+	sb_autofree char *lower = NULL, *upper = NULL, *work = NULL, *mnt = NULL;
+	const char *lowers[2] = { NULL, NULL };
+	int rc;
+
+	if (env && *env && strcmp(env, "0") != 0) {
+		x->copy_mode = true;
+		return 0;
+	}
+	if (!(lower = sb_exec_tmpdir(x, "probe-lower", err)) || !(upper = sb_exec_tmpdir(x, "probe-upper", err)) ||
+	    !(work = sb_exec_tmpdir(x, "probe-work", err)) || !(mnt = sb_exec_tmpdir(x, "probe-mnt", err)))
+		return -1;
+	lowers[0] = lower;
+	rc = sb_overlay_mount(lowers, upper, work, mnt, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		umount2(mnt, MNT_DETACH);
+	x->copy_mode = rc > 0;
+	return 0;
+}
+
 int sb_build(const struct sb_build_opts *o, struct sb_build_result *res, struct sb_error **err)
 {
 	static unsigned counter;
@@ -429,6 +455,8 @@ int sb_build(const struct sb_build_opts *o, struct sb_build_result *res, struct 
 	x.tmp = sb_xasprintf("%s/tmp/build-%d-%u", o->store->root, (int)getpid(),
 			     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
 	if (sb_mkdir_p(AT_FDCWD, x.tmp, 0700, err) < 0)
+		goto out;
+	if (detect_overlay(&x, err) < 0)
 		goto out;
 	x.ctx_fd = open(o->context_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (x.ctx_fd < 0) {

@@ -56,6 +56,9 @@ struct sb_exec {
 	pthread_mutex_t view_lock;/* stage views (mounting one takes lock) */
 	unsigned next_vertex, next_tmp;
 	unsigned steps, cached;
+	/* overlayfs is unavailable (or SLIMBUILD_NO_OVERLAY=1): steps run on
+	 * flattened copies and layers are tree diffs */
+	bool copy_mode;
 	void **scratch;           /* arrays handed to the planner */
 	size_t nscratch;
 };
@@ -83,7 +86,9 @@ int sb_snapshot_ensure(struct sb_store *s, const struct sb_descriptor *blob, con
  * the array and, when *empty is set, that directory path (*empty). */
 const char **sb_exec_lowers(struct sb_exec *x, const struct sb_exec_state *st, char **empty, struct sb_error **err);
 /* A writable overlay over st at a new mount point: *merged, *upper,
- * *work are new paths under tmp. */
+ * *work are new paths under tmp. In copy mode *merged is a flattened
+ * copy to write into and *upper a second one (the tree before), *work
+ * NULL. */
 int sb_exec_mount_rw(struct sb_exec *x, const struct sb_exec_state *st, char **merged, char **upper, char **work,
 		     struct sb_error **err);
 /* Turn an overlay upper dir into the state's next layer: its diff_id
@@ -92,6 +97,12 @@ int sb_exec_mount_rw(struct sb_exec *x, const struct sb_exec_state *st, char **m
  * is consumed. */
 int sb_exec_commit_upper(struct sb_exec *x, struct sb_exec_state *st, const char *upper, bool *changed,
 			 struct sb_exec_layer *out, struct sb_error **err);
+/* Copy mode: the layer of the changes from before to after (two whole
+ * trees), stored now, unpacked as its snapshot; both trees are consumed. */
+int sb_exec_commit_diff(struct sb_exec *x, const char *before, const char *after, bool *changed,
+			struct sb_exec_layer *out, struct sb_error **err);
+/* Copy mode: the state's tree flattened into a new dir under tmp. */
+char *sb_exec_flatten(struct sb_exec *x, const struct sb_exec_state *st, struct sb_error **err);
 /* Give a layer its compressed blob: from the blob index, else packed
  * from its snapshot into the store (checked against its diff_id). */
 int sb_exec_layer_blob(struct sb_exec *x, struct sb_exec_layer *l, struct sb_error **err);
@@ -118,7 +129,7 @@ int sb_cache_blob_put(struct sb_exec *x, const char *diff_id, const struct sb_de
 /* run.c: run a RUN instruction over st; *upper receives the overlay
  * upper directory holding its changes. */
 int sb_exec_run_step(struct sb_exec *x, struct sb_exec_state *st, const struct sb_instr *in, const char *id,
-		     char **upper, struct sb_error **err);
+		     char **upper, char **before, struct sb_error **err);
 
 /* steps.c */
 int sb_exec_stage(struct sb_exec *x, int index, struct sb_error **err);

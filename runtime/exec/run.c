@@ -256,9 +256,18 @@ static int prepare_mounts(struct run_res *r, const struct sb_instr *in, struct s
 						add_path(r, up);
 					if (wk)
 						add_path(r, wk);
-					if (!wk || sb_overlay_mount(lowers, up, wk, mnt, err) != 0) {
-						free(mnt);
-						return sb_error_setx(err, EINVAL, "read-write bind mount of %s", m->source);
+					if (!wk)
+						return -1;
+					if (x->copy_mode || sb_overlay_mount(lowers, up, wk, mnt, NULL) != 0) {
+						/* without overlayfs: a throwaway copy */
+						if (sb_rootfs_flatten(lowers, mnt, err) < 0) {
+							free(mnt);
+							return sb_error_wrap(err, "read-write bind mount of %s", m->source);
+						}
+						add_path(r, mnt);
+						src = own(r, sb_xstrdup(mnt));
+						add_mount(r, SB_MOUNT_BIND, src, m->target, false, 0);
+						continue;
 					}
 					r->umounts = sb_xrealloc(r->umounts, (r->numounts + 1) * sizeof(char *));
 					r->umounts[r->numounts++] = mnt;
@@ -411,7 +420,7 @@ static char *argv_string(const struct run_res *r)
 }
 
 int sb_exec_run_step(struct sb_exec *x, struct sb_exec_state *st, const struct sb_instr *in, const char *id,
-		     char **upper, struct sb_error **err)
+		     char **upper, char **before, struct sb_error **err)
 {
 	struct run_res r;
 	struct sb_sandbox_spec spec;
@@ -429,6 +438,7 @@ int sb_exec_run_step(struct sb_exec *x, struct sb_exec_state *st, const struct s
 	memset(&r, 0, sizeof(r));
 	r.x = x;
 	*upper = NULL;
+	*before = NULL;
 	for (size_t i = 0; json_is_array(env) && i < json_array_size(env); i++)
 		add_env(&r, sb_xstrdup(json_string_value(json_array_get(env, i))));
 	/* ARGs are the command's environment too; ENV wins over them */
@@ -457,6 +467,13 @@ int sb_exec_run_step(struct sb_exec *x, struct sb_exec_state *st, const struct s
 	spec.lower_dirs = lowers;
 	spec.upper_dir = *upper;
 	spec.work_dir = work;
+	if (x->copy_mode) {
+		/* the sandbox copies the lowers into upper and runs there; the
+		 * layer is the diff against the tree before */
+		spec.flags |= SB_SANDBOX_COPY_ROOTFS;
+		if (!(*before = sb_exec_flatten(x, st, err)))
+			goto out;
+	}
 	spec.argv = r.argv;
 	spec.env = (const char *const *)r.env;
 	spec.cwd = wd && *wd ? wd : "/";
@@ -491,10 +508,12 @@ int sb_exec_run_step(struct sb_exec *x, struct sb_exec_state *st, const struct s
 	sem_destroy(&out.started);
 	if (status < 0)
 		goto out;
-	if (res.rootfs_copied) {
-		sb_error_setx(err, EOPNOTSUPP, "overlayfs is unavailable under %s: the copy fallback is not "
-			      "supported by the executor", x->store->root);
-		goto out;
+	if (res.rootfs_copied && !x->copy_mode) {
+		/* overlayfs refused the upper dir after all: the next steps
+		 * run in copy mode; this one is diffed against its lowers */
+		x->copy_mode = true;
+		if (!(*before = sb_exec_flatten(x, st, err)))
+			goto out;
 	}
 	if (status != 0) {
 		sb_autofree char *cmd = argv_string(&r);
@@ -532,6 +551,11 @@ out:
 		sb_rm_rf(AT_FDCWD, *upper, NULL);
 		free(*upper);
 		*upper = NULL;
+	}
+	if (rc < 0 && *before) {
+		sb_rm_rf(AT_FDCWD, *before, NULL);
+		free(*before);
+		*before = NULL;
 	}
 	run_res_release(&r);
 	return rc;

@@ -93,6 +93,22 @@ const char **sb_exec_lowers(struct sb_exec *x, const struct sb_exec_state *st, c
 	return v;
 }
 
+char *sb_exec_flatten(struct sb_exec *x, const struct sb_exec_state *st, struct sb_error **err)
+{
+	sb_autofree char *empty = NULL;
+	sb_autofree const char **lowers = sb_exec_lowers(x, st, &empty, err);
+	char *dir;
+
+	if (!lowers || !(dir = sb_exec_tmpdir(x, "flat", err)))
+		return NULL;
+	if (sb_rootfs_flatten(lowers, dir, err) < 0) {
+		sb_rm_rf(AT_FDCWD, dir, NULL);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
 int sb_exec_mount_rw(struct sb_exec *x, const struct sb_exec_state *st, char **merged, char **upper, char **work,
 		     struct sb_error **err)
 {
@@ -101,6 +117,17 @@ int sb_exec_mount_rw(struct sb_exec *x, const struct sb_exec_state *st, char **m
 	int rc;
 
 	*merged = *upper = *work = NULL;
+	if (x->copy_mode) {
+		if (!(*merged = sb_exec_flatten(x, st, err)))
+			return -1;
+		if (!(*upper = sb_exec_flatten(x, st, err))) {
+			sb_rm_rf(AT_FDCWD, *merged, NULL);
+			free(*merged);
+			*merged = NULL;
+			return -1;
+		}
+		return 0;
+	}
 	lowers = sb_exec_lowers(x, st, &empty, err);
 	if (!lowers)
 		return -1;
@@ -194,6 +221,43 @@ int sb_exec_commit_upper(struct sb_exec *x, struct sb_exec_state *st, const char
 	return 0;
 }
 
+int sb_exec_commit_diff(struct sb_exec *x, const char *before, const char *after, bool *changed,
+			struct sb_exec_layer *out, struct sb_error **err)
+{
+	struct sb_layer_pack_opts po;
+	struct sb_layer_result lr;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	*changed = false;
+	sb_layer_pack_opts_init(&po);
+	po.compression = x->o->compression;
+	po.oci_media_type = true;
+	if (sb_layer_pack_diff(x->store, before, after, &po, &lr, err) < 0) {
+		sb_error_wrap(err, "diff layer");
+		goto out;
+	}
+	if (lr.entries == 0) {
+		rc = 0;
+		goto out;
+	}
+	*changed = true;
+	out->desc.media_type = sb_xstrdup(lr.media_type);
+	memcpy(out->desc.digest, lr.digest, SB_DIGEST_SIZE);
+	out->desc.size = lr.size;
+	memcpy(out->diff_id, lr.diff_id, SB_DIGEST_SIZE);
+	if (sb_cache_blob_put(x, lr.diff_id, &out->desc, err) < 0 ||
+	    sb_snapshot_ensure(x->store, &out->desc, lr.diff_id, &out->snapshot, err) < 0) {
+		sb_exec_layer_release(out);
+		goto out;
+	}
+	rc = 0;
+out:
+	sb_rm_rf(AT_FDCWD, before, NULL);
+	sb_rm_rf(AT_FDCWD, after, NULL);
+	return rc;
+}
+
 int sb_exec_layer_blob(struct sb_exec *x, struct sb_exec_layer *l, struct sb_error **err)
 {
 	struct sb_layer_pack_opts po;
@@ -226,6 +290,10 @@ static int mount_view(struct sb_exec *x, const struct sb_exec_state *st, char **
 
 	if (st->nlayers == 0) {
 		*path = sb_exec_tmpdir(x, "view", err);
+		return *path ? 0 : -1;
+	}
+	if (x->copy_mode) {
+		*path = sb_exec_flatten(x, st, err);
 		return *path ? 0 : -1;
 	}
 	lowers = sb_exec_lowers(x, st, &empty, err);

@@ -16,6 +16,7 @@
 #define RUN_TAIL 4096
 
 struct step {
+	char *before; /* copy mode: the tree before the step, set by its run */
 	struct sb_exec *x;
 	struct sb_exec_state *st;
 	const struct sb_stage *stage;
@@ -253,6 +254,7 @@ static int fs_step(struct step *s, const char *key_extra, const char *created_by
 	struct sb_exec_state *st = s->st;
 	sb_autofree char *text = sb_instr_to_json(s->in);
 	sb_autofree char *upper = NULL;
+	sb_autofree char *before = NULL;
 	struct sb_strbuf kt = SB_STRBUF_INIT;
 	struct sb_exec_layer l;
 	char key[SB_DIGEST_SIZE];
@@ -278,9 +280,13 @@ static int fs_step(struct step *s, const char *key_extra, const char *created_by
 		x->cached++;
 		pthread_mutex_unlock(&x->lock);
 	} else {
+		s->before = NULL;
 		if (run(s, ctx, &upper, err) < 0)
 			return -1;
-		if (sb_exec_commit_upper(x, st, upper, &changed, &l, err) < 0)
+		before = s->before;
+		s->before = NULL;
+		if (before ? sb_exec_commit_diff(x, before, upper, &changed, &l, err) < 0
+			   : sb_exec_commit_upper(x, st, upper, &changed, &l, err) < 0)
 			return -1;
 		empty = !changed;
 		sb_rfc3339(sb_build_time(), st->created);
@@ -321,12 +327,28 @@ static int rw_mount_open(struct step *s, struct rw_mount *m, struct sb_error **e
 	return 0;
 }
 
-/* Unmount; hands the upper dir over in *upper. */
-static int rw_mount_close(struct rw_mount *m, char **upper, struct sb_error **err)
+/* Unmount; hands the upper dir over in *upper. In copy mode (no work
+ * dir) the written tree goes to *upper and the tree before to *before. */
+static int rw_mount_close(struct rw_mount *m, char **upper, char **before, struct sb_error **err)
 {
 	int rc = 0;
 	if (m->rootfd >= 0)
 		close(m->rootfd);
+	if (m->merged && !m->work) {
+		if (upper && before) {
+			*upper = m->merged;
+			*before = m->upper;
+		} else {
+			if (m->merged)
+				sb_rm_rf(AT_FDCWD, m->merged, NULL);
+			if (m->upper)
+				sb_rm_rf(AT_FDCWD, m->upper, NULL);
+			free(m->merged);
+			free(m->upper);
+		}
+		memset(m, 0, sizeof(*m));
+		return 0;
+	}
 	if (m->merged && umount2(m->merged, 0) < 0 && umount2(m->merged, MNT_DETACH) < 0)
 		rc = sb_error_set(err, errno, "umount %s", m->merged);
 	if (m->merged)
@@ -408,7 +430,7 @@ static int run_workdir(struct step *s, void *ctx, char **upper, struct sb_error 
 
 	(void)ctx;
 	if (rw_mount_open(s, &m, err) < 0) {
-		rw_mount_close(&m, NULL, NULL);
+		rw_mount_close(&m, NULL, NULL, NULL);
 		return -1;
 	}
 	/* dispatchWorkdir: the directory is made as the current USER */
@@ -416,7 +438,7 @@ static int run_workdir(struct step *s, void *ctx, char **upper, struct sb_error 
 		own = true;
 	rc = mkdir_in_root(m.rootfd, s->in->workdir, own, u.uid, u.gid, err);
 	sb_user_release(&u);
-	if (rw_mount_close(&m, upper, rc < 0 ? NULL : err) < 0)
+	if (rw_mount_close(&m, upper, &s->before, rc < 0 ? NULL : err) < 0)
 		rc = -1;
 	return rc;
 }
@@ -499,18 +521,23 @@ static int run_copy(struct step *s, void *ctx, char **upper, struct sb_error **e
 	int rc;
 
 	if (rw_mount_open(s, &m, err) < 0) {
-		rw_mount_close(&m, NULL, NULL);
+		rw_mount_close(&m, NULL, NULL, NULL);
 		return -1;
 	}
 	copy_spec(s, ctx, &cp);
 	cp.dst_fd = m.rootfd;
 	rc = sb_copy_run(&cp, err);
-	if (rw_mount_close(&m, upper, rc < 0 ? NULL : err) < 0)
+	if (rw_mount_close(&m, upper, &s->before, rc < 0 ? NULL : err) < 0)
 		rc = -1;
 	if (rc < 0 && *upper) {
 		sb_rm_rf(AT_FDCWD, *upper, NULL);
 		free(*upper);
 		*upper = NULL;
+	}
+	if (rc < 0 && s->before) {
+		sb_rm_rf(AT_FDCWD, s->before, NULL);
+		free(s->before);
+		s->before = NULL;
 	}
 	return rc;
 }
@@ -558,7 +585,7 @@ out:
 static int run_run(struct step *s, void *ctx, char **upper, struct sb_error **err)
 {
 	(void)ctx;
-	return sb_exec_run_step(s->x, s->st, s->in, s->id, upper, err);
+	return sb_exec_run_step(s->x, s->st, s->in, s->id, upper, &s->before, err);
 }
 
 static char *run_created_by(struct sb_exec_state *st, const struct sb_instr *in)

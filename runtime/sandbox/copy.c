@@ -145,3 +145,12 @@ int sb_rootfs_copy(const struct sb_sandbox_spec *spec, struct sb_error **err)
 	}
 	return 0;
 }
+
+int sb_rootfs_flatten(const char *const *lower_dirs, const char *dest, struct sb_error **err)
+{
+	struct sb_sandbox_spec spec;
+	sb_sandbox_spec_init(&spec);
+	spec.lower_dirs = lower_dirs;
+	spec.upper_dir = dest;
+	return sb_rootfs_copy(&spec, err);
+}

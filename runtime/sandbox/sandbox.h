@@ -210,6 +210,11 @@ pid_t sb_pidfd_pid(int pidfd);
 int sb_overlay_mount(const char *const *lower_dirs, const char *upper_dir, const char *work_dir,
 		     const char *target, struct sb_error **err);
 
+/* Copy lower_dirs (NULL-terminated, topmost first) into dest, an existing
+ * empty directory, bottom first with overlay whiteouts applied: the tree
+ * an overlay of them shows, for where overlayfs is unavailable. */
+int sb_rootfs_flatten(const char *const *lower_dirs, const char *dest, struct sb_error **err);
+
 /* --- USER resolution, exported for the executor and tests --- */
 
 struct sb_user {
