@@ -2,6 +2,7 @@
  * See probe.h for the semantics. */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <semaphore.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -224,12 +225,18 @@ struct capture {
 	char digest[SB_DIGEST_SIZE];
 	pthread_t th;
 	bool running;
+	sem_t started;
 };
 
 static void *capture_main(void *arg)
 {
 	struct capture *c = arg;
 	char chunk[65536];
+	/* idle from here on until output comes: the sandbox forks only once
+	 * this thread holds no lock (a thread still starting up, or in
+	 * malloc, at fork time can leave an allocator lock held in the
+	 * child under AddressSanitizer) */
+	sem_post(&c->started);
 	for (;;) {
 		ssize_t n = read(c->rfd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
@@ -257,14 +264,18 @@ static int capture_start(struct capture *c, size_t keep, struct sb_error **err)
 	c->wfd = p[1];
 	c->keep = keep;
 	sb_sha256_init(&c->h);
+	sem_init(&c->started, 0, 0);
 	rc = pthread_create(&c->th, NULL, capture_main, c);
 	if (rc) {
 		sb_sha256_release(&c->h);
+		sem_destroy(&c->started);
 		close(p[0]);
 		close(p[1]);
 		c->rfd = c->wfd = -1;
 		return sb_error_set(err, rc, "start output reader");
 	}
+	while (sem_wait(&c->started) < 0 && errno == EINTR)
+		;
 	c->running = true;
 	return 0;
 }
@@ -278,6 +289,7 @@ static void capture_finish(struct capture *c)
 		close(c->wfd);
 	c->wfd = -1;
 	pthread_join(c->th, NULL);
+	sem_destroy(&c->started);
 	close(c->rfd);
 	c->rfd = -1;
 	sb_sha256_final(&c->h, c->digest);
