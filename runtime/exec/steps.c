@@ -158,7 +158,6 @@ static int do_metadata(struct step *s)
 	const struct sb_instr *in = s->in;
 	struct sb_exec_state *st = s->st;
 	json_t *c = cfg_obj(st);
-	sb_autofree char *by = NULL;
 
 	switch (in->kind) {
 	case SB_INSTR_ENV:
