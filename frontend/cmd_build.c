@@ -273,7 +273,6 @@ static int do_output(struct sb_store *store, const struct output_spec *o, const 
 			return -1;
 	}
 	if (to_stdout) {
-		struct sb_strbuf sb = SB_STRBUF_INIT;
 		int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
 		if (fd < 0)
 			return sb_error_set(err, errno, "open %s", path);
@@ -291,7 +290,6 @@ static int do_output(struct sb_store *store, const struct output_spec *o, const 
 				break;
 		}
 		close(fd);
-		sb_strbuf_release(&sb);
 		return rc;
 	}
 	return 0;
@@ -349,15 +347,16 @@ static void print_summary(FILE *f, const struct sb_slim_result *r)
 
 static void stats_json(json_t *j, const char *prefix, const struct sb_image_stats *s)
 {
+	const struct {
+		const char *name;
+		uint64_t v;
+	} f[] = { { "size", s->bytes }, { "compressed_size", s->compressed }, { "files", s->files },
+		  { "packages", s->packages } };
 	char k[64];
-	snprintf(k, sizeof(k), "%s.size", prefix);
-	json_object_set_new(j, k, json_integer((json_int_t)s->bytes));
-	snprintf(k, sizeof(k), "%s.compressed_size", prefix);
-	json_object_set_new(j, k, json_integer((json_int_t)s->compressed));
-	snprintf(k, sizeof(k), "%s.files", prefix);
-	json_object_set_new(j, k, json_integer((json_int_t)s->files));
-	snprintf(k, sizeof(k), "%s.packages", prefix);
-	json_object_set_new(j, k, json_integer((json_int_t)s->packages));
+	for (size_t i = 0; i < SB_ARRAY_SIZE(f); i++) {
+		snprintf(k, sizeof(k), "%s.%s", prefix, f[i].name);
+		json_object_set_new(j, k, json_integer((json_int_t)f[i].v));
+	}
 }
 
 int sb_cmd_build(int argc, char **argv)

@@ -95,8 +95,8 @@ int sb_exec_mount_rw(struct sb_exec *x, const struct sb_exec_state *st, char **m
  * (the tar with whiteouts converted, hashed, not stored), and the dir
  * renamed to its snapshot. *changed is false when upper is empty. The dir
  * is consumed. */
-int sb_exec_commit_upper(struct sb_exec *x, struct sb_exec_state *st, const char *upper, bool *changed,
-			 struct sb_exec_layer *out, struct sb_error **err);
+int sb_exec_commit_upper(struct sb_exec *x, const char *upper, bool *changed, struct sb_exec_layer *out,
+			 struct sb_error **err);
 /* Copy mode: the layer of the changes from before to after (two whole
  * trees), stored now, unpacked as its snapshot; both trees are consumed. */
 int sb_exec_commit_diff(struct sb_exec *x, const char *before, const char *after, bool *changed,

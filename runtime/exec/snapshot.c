@@ -186,15 +186,14 @@ static int null_write(void *ctx, const void *data, size_t len, struct sb_error *
 	return 0;
 }
 
-int sb_exec_commit_upper(struct sb_exec *x, struct sb_exec_state *st, const char *upper, bool *changed,
-			 struct sb_exec_layer *out, struct sb_error **err)
+int sb_exec_commit_upper(struct sb_exec *x, const char *upper, bool *changed, struct sb_exec_layer *out,
+			 struct sb_error **err)
 {
 	struct sb_layer_pack_opts po;
 	struct sb_layer_result lr;
 	struct sb_layer_sink sink = { null_write, NULL };
 	sb_autofree char *snap = NULL, *dir = NULL;
 
-	(void)st;
 	memset(out, 0, sizeof(*out));
 	*changed = !dir_empty(upper);
 	if (!*changed) {

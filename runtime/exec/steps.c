@@ -285,7 +285,7 @@ static int fs_step(struct step *s, const char *key_extra, const char *created_by
 		before = s->before;
 		s->before = NULL;
 		if (before ? sb_exec_commit_diff(x, before, upper, &changed, &l, err) < 0
-			   : sb_exec_commit_upper(x, st, upper, &changed, &l, err) < 0)
+			   : sb_exec_commit_upper(x, upper, &changed, &l, err) < 0)
 			return -1;
 		empty = !changed;
 		sb_rfc3339(sb_build_time(), st->created);

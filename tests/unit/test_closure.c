@@ -21,25 +21,7 @@ static const char *base = "/var/cache/slimbuild/bookworm-minbase.d";
 static bool have_rootfs;
 static int run_no;
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st, (void)flag, (void)f;
-	return remove(p);
-}
-
-static int sh(const char *fmt, ...) SB_PRINTF(1, 2);
-static int sh(const char *fmt, ...)
-{
-	char *cmd = NULL;
-	va_list ap;
-	int rc;
-	va_start(ap, fmt);
-	assert_true(vasprintf(&cmd, fmt, ap) >= 0);
-	va_end(ap);
-	rc = system(cmd);
-	free(cmd);
-	return rc;
-}
+#define sh sb_test_sh
 
 static int group_setup(void **state)
 {
@@ -53,7 +35,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	sb_test_rm_tree(tmp);
 	return 0;
 }
 

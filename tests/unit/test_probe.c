@@ -24,12 +24,6 @@ static const char *base = "/var/cache/slimbuild/bookworm-minbase.d";
 static const char *lowers[3];
 static bool have_rootfs;
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st, (void)flag, (void)f;
-	return remove(p);
-}
-
 static int group_setup(void **state)
 {
 	const char *src = getenv("SB_SOURCE_DIR");
@@ -57,7 +51,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	sb_test_rm_tree(tmp);
 	return 0;
 }
 

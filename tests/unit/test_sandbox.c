@@ -24,30 +24,7 @@ static char upper[128], work[128], merged[128];
 static bool have_rootfs;
 static int run_no;
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st, (void)flag, (void)f;
-	return remove(p);
-}
-
-static void rm_tree(const char *p)
-{
-	nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int sh(const char *fmt, ...) SB_PRINTF(1, 2);
-static int sh(const char *fmt, ...)
-{
-	char *cmd = NULL;
-	va_list ap;
-	int rc;
-	va_start(ap, fmt);
-	assert_true(vasprintf(&cmd, fmt, ap) >= 0);
-	va_end(ap);
-	rc = system(cmd);
-	free(cmd);
-	return rc;
-}
+#define sh sb_test_sh
 
 /* The base rootfs, extracted once per machine next to the cached tar and
  * shared read-only by every run as the bottom lower layer. */
@@ -87,7 +64,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	rm_tree(tmp);
+	sb_test_rm_tree(tmp);
 	return 0;
 }
 
