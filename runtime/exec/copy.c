@@ -675,7 +675,7 @@ static int do_job(struct copier *c, struct job *j, struct sb_error **err)
 	if (S_ISDIR(it->st.st_mode))
 		srcfd = openat(it->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	else
-		srcfd = sb_copy_open_in_root(c->spec->src_fd, it->path, S_ISREG(it->st.st_mode) ? O_RDONLY : O_PATH, true);
+		srcfd = sb_copy_open_item(c, it, S_ISREG(it->st.st_mode) ? O_RDONLY : O_PATH);
 	if (srcfd < 0)
 		return sb_error_set(err, errno, "open %s", it->path);
 	if (c->spec->add && c->spec->unpack != 0 && S_ISREG(it->st.st_mode) && !j->name &&

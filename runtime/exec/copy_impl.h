@@ -57,7 +57,9 @@ struct item {
 	char *path;     /* clean, in the source root */
 	char *ex;       /* its own path for --exclude (NULL: not checked) */
 	char *ex_below; /* the --exclude prefix of what it holds ("" or, with --parents, its path) */
-	int fd;         /* O_PATH, symlinks followed */
+	int fd;         /* O_PATH, symlinks followed (--parents: none below the pivot) */
+	size_t pivot_len; /* --parents: the length of the pivot prefix of path */
+	bool nofollow;  /* --parents: path is a pattern of a walk, no symlink on it is followed */
 	struct stat st;
 };
 
@@ -82,6 +84,10 @@ struct jobs {
 
 /* openat2(RESOLVE_IN_ROOT) of rel ("" is the root itself). */
 int sb_copy_open_in_root(int rootfd, const char *rel, int flags, bool follow);
+/* An item of the source root: followed in the root, or, with --parents,
+ * its pivot followed and nothing below it (ELOOP on a symlink above the
+ * last component; the symlink itself when it is the last). */
+int sb_copy_open_item(struct copier *c, const struct item *it, int flags);
 /* p cleaned against "/", without the leading "/" ("" is the root). */
 char *sb_copy_root_clean(const char *p);
 char *sb_copy_join(const char *a, const char *b);

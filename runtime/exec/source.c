@@ -25,6 +25,34 @@ int sb_copy_open_in_root(int rootfd, const char *rel, int flags, bool follow)
 	return (int)syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof(how));
 }
 
+int sb_copy_open_item(struct copier *c, const struct item *it, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+	};
+	sb_autofree char *pivot = NULL;
+	sb_autoclose int pfd = -1;
+	const char *below;
+	int fd;
+
+	if (!it->nofollow)
+		return sb_copy_open_in_root(c->spec->src_fd, it->path, flags, true);
+	/* dockerfile2llb turns a --parents source into a copy of its pivot
+	 * (followed, as any source) with the rest as an include pattern of
+	 * fsutil's walk: no symlink below the pivot is followed, and one
+	 * named last is copied as a symlink. */
+	pivot = sb_xstrndup(it->path, it->pivot_len);
+	below = it->path + it->pivot_len;
+	while (*below == '/')
+		below++;
+	pfd = sb_copy_open_in_root(c->spec->src_fd, pivot, O_PATH | O_DIRECTORY, true);
+	if (pfd < 0)
+		return -1;
+	fd = (int)syscall(SYS_openat2, pfd, *below ? below : ".", &how, sizeof(how));
+	return fd;
+}
+
 /* p cleaned against "/", without the leading "/": "" is the root. */
 char *sb_copy_root_clean(const char *p)
 {
@@ -235,14 +263,26 @@ static int sb_copy_item_tree(struct copier *c, struct item *it, struct tree *t, 
 	bool ctx = c->spec->src_is_context && c->ignore;
 	bool out, dive;
 
-	it->fd = sb_copy_open_in_root(c->spec->src_fd, it->path, O_PATH, true);
+	it->fd = sb_copy_open_item(c, it, O_PATH);
 	if (it->fd < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : sb_error_set(err, errno, "open %s", it->path);
+		return errno == ENOENT || errno == ENOTDIR || (it->nofollow && errno == ELOOP)
+			       ? 0 : sb_error_set(err, errno, "open %s", it->path);
 	if (fstat(it->fd, &it->st) < 0)
 		return sb_error_set(err, errno, "stat %s", it->path);
 	out = left_out(c, ctx && *it->path ? it->path : NULL, it->ex, &dive);
 	if (out && !(S_ISDIR(it->st.st_mode) && dive))
 		return 0;
+	if (S_ISLNK(it->st.st_mode)) {
+		/* only with --parents: a symlink the walk meets is copied as
+		 * it is */
+		char target[PATH_MAX + 1];
+		ssize_t k = readlinkat(it->fd, "", target, PATH_MAX);
+		if (k < 0)
+			return sb_error_set(err, errno, "readlink %s", it->path);
+		target[k] = '\0';
+		push_entry(t, "", &it->st, sb_xstrdup(target));
+		return 1;
+	}
 	push_entry(t, "", &it->st, NULL);
 	if (S_ISDIR(it->st.st_mode)) {
 		sb_autoclose int d = openat(it->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -447,6 +487,8 @@ int sb_copy_add_word(struct copier *c, struct jobs *js, const char *word, struct
 		if (pivot) {
 			j->pivot = sb_xstrdup(pivot);
 			j->name = sb_xstrdup(below);
+			j->it.nofollow = true;
+			j->it.pivot_len = strlen(pivot);
 		}
 		r = sb_copy_item_tree(c, &j->it, &j->t, err);
 		if (r < 0)
@@ -458,7 +500,9 @@ int sb_copy_add_word(struct copier *c, struct jobs *js, const char *word, struct
 		}
 		added++;
 	}
-	if (!added) {
+	/* --parents: every source is a pattern, and one matching nothing
+	 * copies nothing (BuildKit, moby/buildkit#4900) */
+	if (!added && !pivot) {
 		not_found(word, err);
 		goto out;
 	}

@@ -682,6 +682,30 @@ static void test_copy_parents(void **state)
 		assert_string_equal(content(f, "q/b/d.txt"), "d");
 		assert_false(exists(f, "q/a"));
 	}
+	/* fsutil's walk: a symlink named last is copied as a symlink, one
+	 * above it is not followed (nothing copied), a missing source copies
+	 * nothing and is no error */
+	sh("ln -s b %s/src/a/lb && ln -s c.txt %s/src/a/b/lc", f->dir, f->dir);
+	{
+		const char *srcs[] = { "/a/lb", "/a/b/lc", "/a/lb/d.txt", "/a/missing" };
+		struct stat st;
+		char buf[64];
+		ssize_t k;
+		spec_init(&s, f, srcs, 4, "/r");
+		s.parents = true;
+		run_ok(&s);
+		st = lst(f, "r/a/lb");
+		assert_true(S_ISLNK(st.st_mode));
+		assert_true(S_ISLNK(lst(f, "r/a/b/lc").st_mode));
+		assert_false(exists(f, "r/a/b/d.txt"));
+		assert_false(exists(f, "r/a/missing"));
+		{
+			sb_autofree char *p = sb_xasprintf("%s/dst/r/a/lb", f->dir);
+			k = readlink(p, buf, sizeof(buf) - 1);
+		}
+		assert_true(k == 1 && buf[0] == 'b');
+		assert_int_equal(lst(f, "r/a").st_mode & 07777, 0711);
+	}
 }
 
 static void test_copy_heredoc(void **state)
