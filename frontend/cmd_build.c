@@ -299,7 +299,7 @@ enum {
 	OPT_BUILD_ARG = 256, OPT_TARGET, OPT_PLATFORM, OPT_NO_CACHE, OPT_PULL, OPT_LABEL, OPT_PUSH, OPT_LOAD,
 	OPT_IIDFILE, OPT_METADATA, OPT_PROGRESS, OPT_NETWORK, OPT_SECRET, OPT_ADD_HOST, OPT_SLIM, OPT_NO_SLIM,
 	OPT_COMPRESSION, OPT_PROBE_CMD, OPT_HTTP_PROBE, OPT_PROBE_EXEC, OPT_PROBE_TIMEOUT, OPT_PROBE_DURATION,
-	OPT_INCLUDE, OPT_PROFILE, OPT_PROFILE_OUT, OPT_SECCOMP_OUT, OPT_NO_VERIFY, OPT_NO_REPAIR,
+	OPT_INCLUDE, OPT_PROFILE, OPT_PROFILE_OUT, OPT_SECCOMP_OUT, OPT_DOCKERFILE_OUT, OPT_NO_VERIFY, OPT_NO_REPAIR,
 };
 
 /* "30s", "1m30s" (Go durations) or plain seconds, into milliseconds. */
@@ -392,6 +392,7 @@ int sb_cmd_build(int argc, char **argv)
 		{ "profile", required_argument, NULL, OPT_PROFILE },
 		{ "profile-out", required_argument, NULL, OPT_PROFILE_OUT },
 		{ "seccomp-profile-out", required_argument, NULL, OPT_SECCOMP_OUT },
+		{ "dockerfile-out", required_argument, NULL, OPT_DOCKERFILE_OUT },
 		{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
 		{ "no-repair", no_argument, NULL, OPT_NO_REPAIR },
 		{ "help", no_argument, NULL, 'h' },
@@ -422,7 +423,7 @@ int sb_cmd_build(int argc, char **argv)
 	struct strv includes = { 0 };
 	struct sb_profile_record record;
 	bool have_record = false;
-	const char *profile_in = NULL, *profile_out = NULL, *seccomp_out = NULL;
+	const char *profile_in = NULL, *profile_out = NULL, *seccomp_out = NULL, *dockerfile_out = NULL;
 
 	memset(&sres, 0, sizeof(sres));
 	memset(&record, 0, sizeof(record));
@@ -539,6 +540,7 @@ int sb_cmd_build(int argc, char **argv)
 		case OPT_PROFILE: profile_in = optarg; break;
 		case OPT_PROFILE_OUT: profile_out = optarg; break;
 		case OPT_SECCOMP_OUT: seccomp_out = optarg; break;
+		case OPT_DOCKERFILE_OUT: dockerfile_out = optarg; break;
 		case OPT_NO_VERIFY: so.verify = false; break;
 		case OPT_NO_REPAIR: so.repair = false; break;
 		case OPT_COMPRESSION:
@@ -686,6 +688,9 @@ int sb_cmd_build(int argc, char **argv)
 		so.nincludes = includes.n;
 		so.compression = (enum sb_compression)compression;
 		so.progress = &ui.sink;
+		so.build = &bo;
+		so.fat_ref = res.target_ref;
+		so.escape = res.escape;
 		if (sb_slim(&store, &res.manifest, &so, &sres, &err) < 0)
 			goto fail_ui;
 		slimmed = !sres.skipped;
@@ -696,6 +701,10 @@ int sb_cmd_build(int argc, char **argv)
 		sb_descriptor_release(&res.manifest);
 		sb_descriptor_copy(&res.manifest, &sres.manifest);
 		memcpy(res.config_digest, sres.config_digest, SB_DIGEST_SIZE);
+		if (dockerfile_out && sres.dockerfile && write_text(dockerfile_out, sres.dockerfile, &err) < 0) {
+			sb_error_wrap(&err, "--dockerfile-out %s", dockerfile_out);
+			goto fail_ui;
+		}
 		if (profile_out) {
 			struct sb_strbuf pb = SB_STRBUF_INIT;
 			int r = sb_profile_record_to_json(&sres.record, &pb, &err);

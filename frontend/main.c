@@ -47,6 +47,7 @@ const struct sb_cli_cmd sb_cli_commands[] = {
 	  "      --profile FILE      reuse a recorded profile instead of tracing\n"
 	  "      --profile-out FILE  write the profile (closure, probes, syscalls) as JSON\n"
 	  "      --seccomp-profile-out FILE  a Docker seccomp profile of the syscalls seen\n"
+	  "      --dockerfile-out FILE  write the Dockerfile that builds the slim image (yours + its stage)\n"
 	  "      --no-verify         do not run the probes against the slim image\n"
 	  "      --no-repair         fail instead of adding what the slim run missed\n"
 	  "Without probes: GET / on every EXPOSEd port, else the command as it is.\n"

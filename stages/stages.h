@@ -244,4 +244,36 @@ int sb_plan_to_json(const struct sb_plan *plan, struct sb_strbuf *out, struct sb
  * (cache keys). Caller frees. */
 char *sb_instr_to_json(const struct sb_instr *in);
 
+/* ---- the final slim stage ----
+ *
+ * DESIGN.md's last stage: FROM scratch, the closure of the profiled stage
+ * copied with --parents (BuildKit copies each source as an include
+ * pattern of a walk from "/": symlinks come as symlinks, parent
+ * directories as copies of the source's, hard links within one source
+ * stay links), the generated files (the dpkg status.d) as heredocs, and
+ * the profiled image's config as instructions. Appended to the original
+ * Dockerfile's text, it is an ordinary stage: slimbuild builds the slim
+ * image from that text, and any BuildKit with the Dockerfile 1.20 syntax
+ * (COPY --parents and --exclude, heredocs) builds the same from it. */
+struct sb_slim_stage {
+	const char *name;            /* its AS name */
+	const char *from;            /* the profiled stage as COPY --from names it: its name or index */
+	const char *source;          /* for the comment above it (an image digest), or NULL */
+	char escape;                 /* the Dockerfile's escape character ('\\' when 0) */
+	const char *const *paths;    /* absolute paths, each a --parents source */
+	size_t npaths;
+	const char *const *excludes; /* --exclude patterns (DIR/STAR keeps DIR empty) */
+	size_t nexcludes;
+	const struct sb_inline *files; /* generated files, name and data, placed in files_dir */
+	size_t nfiles;
+	const char *files_dir;       /* "/var/lib/dpkg/status.d/" */
+	const char *config_json;     /* the image config's "config" object, or NULL */
+};
+
+/* Append the stage's text (starting with a blank line) to out. Words are
+ * quoted so that no lexer expands or splits them. Fails (EINVAL) on a
+ * config a Dockerfile cannot express, or a generated file whose name is
+ * no plain heredoc word. */
+int sb_slim_stage_print(const struct sb_slim_stage *s, struct sb_strbuf *out, struct sb_error **err);
+
 #endif

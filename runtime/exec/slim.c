@@ -31,6 +31,7 @@ void sb_slim_result_release(struct sb_slim_result *r)
 		free(r->repaired[i]);
 	free(r->repaired);
 	sb_profile_record_release(&r->record);
+	free(r->dockerfile);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -259,87 +260,244 @@ static uint64_t blobs_size(const struct sb_manifest *m)
 	return n;
 }
 
-/* The slim config: the fat one's runtime fields, one layer, one history
- * entry. */
-static void slim_config(const struct slim *s, const char *diff_id, size_t nfiles, const char *fat_digest,
-			struct sb_image_config *out)
-{
-	static const char *const keep[] = { "Entrypoint", "Cmd", "Env", "User", "WorkingDir", "ExposedPorts",
-					    "Labels", "StopSignal", "Healthcheck", "Volumes", "Shell" };
-	json_t *fc = json_object_get(s->cfg.root, "config"), *c;
-	const char *created = json_string_value(json_object_get(s->cfg.root, "created"));
-	char by[160];
+struct strv {
+	char **v;
+	size_t n, alloc;
+};
 
-	sb_image_config_new(out, created ? created : "1970-01-01T00:00:00Z");
-	c = json_object_get(out->root, "config");
-	for (size_t i = 0; i < SB_ARRAY_SIZE(keep); i++) {
-		json_t *v = json_object_get(fc, keep[i]);
-		if (v)
-			json_object_set(c, keep[i], v);
-	}
-	snprintf(by, sizeof(by), "slimbuild: the closure of %s (%zu paths)", fat_digest, nfiles);
-	sb_image_config_add_layer(out, diff_id, created ? created : "1970-01-01T00:00:00Z", by,
-				  "slimbuild.slim.v0");
+static void strv_add(struct strv *a, char *owned)
+{
+	a->v = sb_xgrow(a->v, &a->alloc, a->n + 2, sizeof(char *));
+	a->v[a->n++] = owned;
+	a->v[a->n] = NULL;
 }
 
-/* Pack dir as the slim layer; dir becomes its snapshot. */
-static int pack_slim(struct slim *s, const char *dir, struct sb_layer_result *lr, char **snap, struct sb_error **err)
+static void strv_free(struct strv *a)
 {
-	struct sb_layer_pack_opts po;
-	sb_autofree char *snapdir = sb_xasprintf("%s/snapshots", s->store->root);
+	for (size_t i = 0; i < a->n; i++)
+		free(a->v[i]);
+	free(a->v);
+	memset(a, 0, sizeof(*a));
+}
 
-	sb_layer_pack_opts_init(&po);
-	po.compression = s->o->compression;
-	po.oci_media_type = true;
-	if (sb_layer_pack_dir(s->store, dir, &po, lr, err) < 0)
-		return sb_error_wrap(err, "pack the slim layer");
-	if (sb_mkdir_p(AT_FDCWD, snapdir, 0700, err) < 0)
-		return -1;
-	*snap = sb_snapshot_path(s->store, lr->diff_id);
-	if (rename(dir, *snap) < 0) {
-		if (errno != EEXIST && errno != ENOTEMPTY)
-			return sb_error_set(err, errno, "rename %s", dir);
-		sb_rm_rf(AT_FDCWD, dir, NULL);
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool below(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return !strncmp(path, dir, n) && path[n] == '/';
+}
+
+/* Entries below the directory at fd, every kind; stops past limit. */
+static size_t count_tree(int fd, size_t limit, int depth)
+{
+	size_t n = 0;
+	DIR *d;
+	struct dirent *e;
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0 || depth > 256 || !(d = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
+		return limit + 1;
 	}
+	while (n <= limit && (e = readdir(d))) {
+		struct stat st;
+		bool dir = e->d_type == DT_DIR;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		n++;
+		if (e->d_type == DT_UNKNOWN)
+			dir = fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+		if (dir && n <= limit) {
+			int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0) {
+				n = limit + 1;
+				break;
+			}
+			n += count_tree(sub, limit - n, depth + 1);
+			close(sub);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* The closure as the --parents sources of the slim stage: every entry but
+ * the directories that are only there as parents (the copy makes those
+ * as copies of the source's). A directory the closure holds whole is one
+ * source; one kept without its contents is a source whose contents are
+ * excluded. */
+static void closure_sources(const struct slim *s, const struct sb_closure *c, struct strv *paths,
+			    struct strv *excludes)
+{
+	struct strv parents = { 0 }, whole = { 0 };
+
+	for (size_t i = 0; i < c->n; i++) {
+		char *slash = strrchr(c->v[i].path, '/');
+		if (slash && slash != c->v[i].path)
+			strv_add(&parents, sb_xstrndup(c->v[i].path, (size_t)(slash - c->v[i].path)));
+	}
+	if (parents.n)
+		qsort(parents.v, parents.n, sizeof(char *), str_cmp);
+	for (size_t i = 0; i < c->n; i++) {
+		const struct sb_closure_entry *e = &c->v[i];
+		bool skip = false, has_child;
+		for (size_t k = 0; k < whole.n && !skip; k++)
+			skip = below(e->path, whole.v[k]);
+		if (skip)
+			continue;
+		has_child = parents.n && bsearch(&e->path, parents.v, parents.n, sizeof(char *), str_cmp);
+		if (e->kind == SB_CLOSURE_DIR) {
+			sb_autoclose int fd = open_in(s->rootfd, e->path, O_RDONLY | O_DIRECTORY);
+			size_t kept = 0, fat;
+			for (size_t k = 0; k < c->n; k++)
+				kept += below(c->v[k].path, e->path);
+			fat = fd >= 0 ? count_tree(fd, kept, 0) : kept + 1;
+			if (has_child && (kept < 8 || fat != kept))
+				continue; /* a parent */
+			if (!has_child && fat > 0) {
+				/* kept empty */
+				strv_add(excludes, sb_xasprintf("%s/*", e->path + 1));
+			} else if (has_child) {
+				strv_add(&whole, sb_xstrdup(e->path));
+			}
+		}
+		strv_add(paths, sb_xstrdup(e->path));
+	}
+	strv_free(&parents);
+	strv_free(&whole);
+}
+
+/* The generated status.d files, sorted by name. */
+static int read_generated(const char *dir, struct sb_inline **out, size_t *n, struct sb_error **err)
+{
+	sb_autofree char *sd = sb_xasprintf("%s/var/lib/dpkg/status.d", dir);
+	struct strv names = { 0 };
+	DIR *d = opendir(sd);
+	struct dirent *e;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!d)
+		return errno == ENOENT ? 0 : sb_error_set(err, errno, "open %s", sd);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			strv_add(&names, sb_xstrdup(e->d_name));
+	closedir(d);
+	if (names.n)
+		qsort(names.v, names.n, sizeof(char *), str_cmp);
+	*out = sb_xcalloc(names.n + 1, sizeof(**out));
+	for (size_t i = 0; i < names.n && rc == 0; i++) {
+		struct sb_strbuf sb = SB_STRBUF_INIT;
+		sb_autoclose int fd = openat(AT_FDCWD, sd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		sb_autoclose int f = fd >= 0 ? openat(fd, names.v[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+		if (f < 0) {
+			rc = sb_error_set(err, errno, "open %s/%s", sd, names.v[i]);
+		} else if ((rc = sb_read_fd(f, names.v[i], 64u << 20, &sb, err)) == 0) {
+			(*out)[*n].name = sb_xstrdup(names.v[i]);
+			(*out)[*n].data = sb_strbuf_detach(&sb, NULL);
+			(*n)++;
+		}
+		sb_strbuf_release(&sb);
+	}
+	strv_free(&names);
+	return rc;
+}
+
+static void free_generated(struct sb_inline *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].data);
+	}
+	free(v);
+}
+
+/* The Dockerfile of the slim image: the original, then the slim stage. */
+static int slim_dockerfile(struct slim *s, const struct sb_closure *c, const char *gen_dir, const char *fat_digest,
+			   struct sb_strbuf *out, struct sb_error **err)
+{
+	const struct sb_build_opts *b = s->o->build;
+	struct strv paths = { 0 }, excludes = { 0 };
+	struct sb_inline *files = NULL;
+	size_t nfiles = 0;
+	struct sb_slim_stage st;
+	char *cfg = NULL;
+	int rc = -1;
+
+	closure_sources(s, c, &paths, &excludes);
+	if (read_generated(gen_dir, &files, &nfiles, err) < 0)
+		goto out;
+	cfg = json_dumps(json_object_get(s->cfg.root, "config"), JSON_COMPACT);
+	memset(&st, 0, sizeof(st));
+	st.name = "slimbuild-slim";
+	st.from = s->o->fat_ref;
+	st.source = fat_digest;
+	st.escape = s->o->escape;
+	st.paths = (const char *const *)paths.v;
+	st.npaths = paths.n;
+	st.excludes = (const char *const *)excludes.v;
+	st.nexcludes = excludes.n;
+	st.files = files;
+	st.nfiles = nfiles;
+	st.files_dir = "/var/lib/dpkg/status.d/";
+	st.config_json = cfg;
+	sb_strbuf_add(out, b->dockerfile, b->dockerfile_len);
+	if (b->dockerfile_len && b->dockerfile[b->dockerfile_len - 1] != '\n')
+		sb_strbuf_addc(out, '\n');
+	rc = sb_slim_stage_print(&st, out, err);
+out:
+	free(cfg);
+	free_generated(files, nfiles);
+	strv_free(&paths);
+	strv_free(&excludes);
+	return rc;
+}
+
+/* Build the slim stage: the Dockerfile with it appended, through the
+ * executor; the profiled stage's steps are cache hits. */
+static int build_slim(struct slim *s, const char *dockerfile, struct sb_build_result *br, struct sb_error **err)
+{
+	struct sb_build_opts bo = *s->o->build;
+
+	bo.dockerfile = dockerfile;
+	bo.dockerfile_len = strlen(dockerfile);
+	bo.target = NULL;
+	bo.pull = false;     /* the fat build just resolved every base */
+	bo.no_cache = false; /* and recorded every step it ran */
+	bo.progress = s->o->progress;
+	if (sb_build(&bo, br, err) < 0)
+		return sb_error_wrap(err, "build the slim stage");
 	return 0;
 }
 
-static int write_slim_image(struct slim *s, const struct sb_layer_result *lr, size_t nfiles, const char *fat_digest,
-			    struct sb_slim_result *res, struct sb_error **err)
+/* The snapshots of a stored image, topmost first. */
+static int image_snapshots(struct slim *s, const struct sb_descriptor *d, struct sb_manifest *m, char ***snaps,
+			   struct sb_error **err)
 {
 	struct sb_image_config cfg = { NULL };
-	struct sb_manifest m;
-	struct sb_strbuf sb = SB_STRBUF_INIT;
-	int rc;
+	int rc = 0;
 
-	slim_config(s, lr->diff_id, nfiles, fat_digest, &cfg);
-	memset(&m, 0, sizeof(m));
-	m.media_type = sb_xstrdup(SB_MT_OCI_MANIFEST);
-	m.config.media_type = sb_xstrdup(SB_MT_OCI_CONFIG);
-	m.layers = sb_xcalloc(1, sizeof(*m.layers));
-	m.nlayers = 1;
-	m.layers[0].media_type = sb_xstrdup(lr->media_type);
-	memcpy(m.layers[0].digest, lr->digest, SB_DIGEST_SIZE);
-	m.layers[0].size = lr->size;
-	rc = sb_image_config_to_json(&cfg, &sb, err);
-	if (rc == 0)
-		rc = sb_store_put_blob(s->store, sb.buf, sb.len, NULL, m.config.digest, err);
-	m.config.size = (int64_t)sb.len;
-	memcpy(res->config_digest, m.config.digest, SB_DIGEST_SIZE);
-	sb_strbuf_reset(&sb);
-	if (rc == 0)
-		rc = sb_manifest_to_json(&m, &sb, err);
-	sb_descriptor_release(&res->manifest);
-	if (rc == 0)
-		rc = sb_store_put_blob(s->store, sb.buf, sb.len, NULL, res->manifest.digest, err);
-	if (rc == 0) {
-		res->manifest.media_type = sb_xstrdup(SB_MT_OCI_MANIFEST);
-		res->manifest.size = (int64_t)sb.len;
-	}
-	sb_manifest_release(&m);
+	if (sb_store_load_image(s->store, d, m, &cfg, err) < 0)
+		return -1;
+	*snaps = sb_xcalloc(m->nlayers + 1, sizeof(char *));
+	for (size_t i = 0; i < m->nlayers && rc == 0; i++)
+		rc = sb_snapshot_ensure(s->store, &m->layers[i], sb_image_config_diff_id(&cfg, i),
+					&(*snaps)[m->nlayers - 1 - i], err);
 	sb_image_config_release(&cfg);
-	sb_strbuf_release(&sb);
 	return rc;
+}
+
+static void free_snaps(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
 }
 
 /* Compare the slim outcomes with the fat ones; the differences as text. */
@@ -496,8 +654,9 @@ int sb_slim(struct sb_store *store, const struct sb_descriptor *fat, const struc
 	struct sb_probe_report fat_rep, slim_rep;
 	struct sb_closure c;
 	struct sb_trace_result w;
-	struct sb_layer_result lr;
-	sb_autofree char *snap = NULL;
+	struct sb_build_result br;
+	struct sb_manifest sm;
+	char **slim_snaps = NULL;
 	int rc = -1, max = o->max_rounds > 0 ? o->max_rounds : 3;
 	uint64_t t0;
 
@@ -507,6 +666,8 @@ int sb_slim(struct sb_store *store, const struct sb_descriptor *fat, const struc
 	memset(&slim_rep, 0, sizeof(slim_rep));
 	memset(&c, 0, sizeof(c));
 	memset(&w, 0, sizeof(w));
+	memset(&br, 0, sizeof(br));
+	memset(&sm, 0, sizeof(sm));
 	s.store = store;
 	s.o = o;
 	s.rootfd = -1;
@@ -579,7 +740,6 @@ int sb_slim(struct sb_store *store, const struct sb_descriptor *fat, const struc
 		struct sb_dpkg_counts counts;
 		struct sb_strbuf why = SB_STRBUF_INIT, list = SB_STRBUF_INIT;
 		sb_autofree char *dir = sb_xasprintf("%s/slim%d", s.tmp, res->rounds);
-		const char *lowers[2];
 		size_t same;
 
 		sb_closure_release(&c);
@@ -599,21 +759,29 @@ int sb_slim(struct sb_store *store, const struct sb_descriptor *fat, const struc
 			goto out;
 		}
 		memset(&counts, 0, sizeof(counts));
-		if (sb_closure_copy(s.rootfd, &c, dir, err) < 0 ||
-		    sb_dpkg_write_status_d(s.rootfd, &c, dir, &counts, err) < 0)
+		if (sb_dpkg_write_status_d(s.rootfd, &c, dir, &counts, err) < 0)
 			goto out;
-		free(snap);
-		snap = NULL;
-		if (pack_slim(&s, dir, &lr, &snap, err) < 0)
-			goto out;
+		{
+			struct sb_strbuf df = SB_STRBUF_INIT;
+			int r = slim_dockerfile(&s, &c, dir, fat->digest, &df, err);
+			free(res->dockerfile);
+			res->dockerfile = sb_strbuf_detach(&df, NULL);
+			if (r < 0)
+				goto out;
+		}
 		note(&s, "round %d: %zu paths kept, %zu of %zu packages", res->rounds, c.n, counts.after, counts.before);
+		sb_build_result_release(&br);
+		sb_manifest_release(&sm);
+		free_snaps(slim_snaps);
+		slim_snaps = NULL;
+		if (build_slim(&s, res->dockerfile, &br, err) < 0 ||
+		    image_snapshots(&s, &br.manifest, &sm, &slim_snaps, err) < 0)
+			goto out;
 		if (!o->verify) {
 			res->verified = 0;
 			break;
 		}
-		lowers[0] = snap;
-		lowers[1] = NULL;
-		probe_image(&s, lowers, &img);
+		probe_image(&s, (const char *const *)slim_snaps, &img);
 		probe_opts(&s, true, &po);
 		sb_probe_report_release(&slim_rep);
 		t0 = now_ms();
@@ -657,19 +825,21 @@ int sb_slim(struct sb_store *store, const struct sb_descriptor *fat, const struc
 	}
 	res->fat.compressed = blobs_size(&s.m);
 	res->fat.packages = dpkg_packages(s.rootfd);
-	{
-		int sfd = open(snap, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (size_t i = 0; slim_snaps && slim_snaps[i]; i++) {
+		/* FROM scratch: the layers hold no whiteouts, and the
+		 * status.d layer no file of the closure's */
+		int sfd = open(slim_snaps[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (sfd >= 0) {
 			tree_stats(sfd, &res->slim, 0);
-			res->slim.packages = dpkg_packages(sfd);
+			res->slim.packages += dpkg_packages(sfd);
 			close(sfd);
 		}
 	}
-	res->slim.compressed = (uint64_t)lr.size;
+	res->slim.compressed = blobs_size(&sm);
 	if (record_fill(&s, fat, &fat_rep, &c, res, err) < 0)
 		goto out;
-	if (write_slim_image(&s, &lr, c.n, fat->digest, res, err) < 0)
-		goto out;
+	sb_descriptor_copy(&res->manifest, &br.manifest);
+	memcpy(res->config_digest, br.config_digest, SB_DIGEST_SIZE);
 	sb_progress_emit(o->progress, SB_PROGRESS_DONE, "slim", NULL, 0, 0, NULL);
 	rc = 0;
 out:
@@ -677,6 +847,9 @@ out:
 		sb_progress_emit(o->progress, SB_PROGRESS_ERROR, "slim", NULL, 0, 0, (*err)->msg);
 	sb_closure_release(&c);
 	free(w.paths);
+	sb_build_result_release(&br);
+	sb_manifest_release(&sm);
+	free_snaps(slim_snaps);
 	sb_probe_report_release(&fat_rep);
 	sb_probe_report_release(&slim_rep);
 	slim_release(&s);

@@ -4,13 +4,18 @@
  * what the slim run looked for and did not find, a bounded number of
  * rounds. The image the build produced ("fat") is left as it is.
  *
- * The slim image is the final stage DESIGN.md describes, built directly:
- * one layer, the closure copied from the fat rootfs with its metadata
- * exactly, and the honest dpkg status.d of the packages that still own a
- * kept file. */
+ * The slim image is the final stage DESIGN.md describes, as text
+ * (stages.h, sb_slim_stage_print): FROM scratch, COPY --from=<profiled
+ * stage> --parents of the closure, the honest dpkg status.d of the
+ * packages that still own a kept file as heredocs, and the original
+ * config. That text is appended to the Dockerfile and the result built
+ * by sb_build() like any other: the profiled stage's steps come from the
+ * step cache the fat build just filled, and the slim stage's are
+ * ordinary steps. The same text builds the same image elsewhere. */
 #ifndef SB_EXEC_SLIM_H
 #define SB_EXEC_SLIM_H
 
+#include "runtime/exec/exec.h"
 #include "runtime/layer/layer.h"
 #include "runtime/profile/probe.h"
 #include "runtime/profile/record.h"
@@ -31,6 +36,11 @@ struct sb_slim_opts {
 	int max_rounds;       /* repair rounds; 0: 3 */
 	enum sb_compression compression;
 	const struct sb_progress *progress;
+	/* The build that made fat: the slim stage is appended to its
+	 * Dockerfile and built with its context and arguments. */
+	const struct sb_build_opts *build;
+	const char *fat_ref;  /* the target stage, as COPY --from names it */
+	char escape;          /* the Dockerfile's escape character */
 };
 void sb_slim_opts_init(struct sb_slim_opts *o);
 
@@ -54,6 +64,7 @@ struct sb_slim_result {
 	size_t nrepaired;
 	struct sb_profile_record record; /* what --profile-out writes */
 	uint64_t fat_ms, slim_ms;      /* wall time of the traced fat run and the slim verification */
+	char *dockerfile;              /* the Dockerfile that builds the slim image (the original + its stage) */
 };
 void sb_slim_result_release(struct sb_slim_result *r);
 

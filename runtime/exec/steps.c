@@ -545,6 +545,8 @@ static char *copy_created_by(const struct sb_instr *in)
 {
 	struct sb_strbuf sb = SB_STRBUF_INIT;
 	sb_strbuf_adds(&sb, in->kind == SB_INSTR_ADD ? "ADD" : "COPY");
+	if (in->parents)
+		sb_strbuf_adds(&sb, " --parents");
 	if (in->from && *in->from)
 		sb_strbuf_addf(&sb, " --from=%s", in->from);
 	if (in->chown && *in->chown)

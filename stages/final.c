@@ -1,0 +1,317 @@
+/* The final slim stage as Dockerfile text. See stages.h. */
+#include <jansson.h>
+
+#include "stages/stages.h"
+
+/* Characters a source word may hold unquoted in every lexer that reads
+ * it back (BuildKit's shell lexer, buildah's). */
+static bool plain_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("/._+-@:,=%~", c);
+}
+
+/* One word for a shell-form instruction: bare when it can be, else in
+ * single quotes (literal: no escape, no expansion), else in double
+ * quotes with the escape character before ", $ and itself. */
+static void add_word(struct sb_strbuf *out, const char *w, char escape)
+{
+	bool plain = *w != '\0';
+	for (const char *p = w; *p && plain; p++)
+		plain = plain_char((unsigned char)*p);
+	if (plain) {
+		sb_strbuf_adds(out, w);
+		return;
+	}
+	if (!strchr(w, '\'')) {
+		sb_strbuf_addf(out, "'%s'", w);
+		return;
+	}
+	sb_strbuf_addc(out, '"');
+	for (const char *p = w; *p; p++) {
+		if (*p == '"' || *p == '$' || *p == escape)
+			sb_strbuf_addc(out, escape);
+		sb_strbuf_addc(out, *p);
+	}
+	sb_strbuf_addc(out, '"');
+}
+
+/* A value for an instruction that takes the rest of its line (USER,
+ * WORKDIR, STOPSIGNAL): only "$" and the escape character need escaping. */
+static void add_rest(struct sb_strbuf *out, const char *w, char escape)
+{
+	for (const char *p = w; *p; p++) {
+		if (*p == '$' || *p == escape)
+			sb_strbuf_addc(out, escape);
+		sb_strbuf_addc(out, *p);
+	}
+}
+
+static void add_json(struct sb_strbuf *out, json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (s) {
+		/* the exec form: JSON with ", " between items, as docker prints */
+		for (const char *p = s; *p; p++) {
+			sb_strbuf_addc(out, *p);
+			if (*p == '"') {
+				/* skip over the string */
+				for (p++; *p && *p != '"'; p++) {
+					sb_strbuf_addc(out, *p);
+					if (*p == '\\' && p[1])
+						sb_strbuf_addc(out, *++p);
+				}
+				if (*p)
+					sb_strbuf_addc(out, *p);
+				else
+					break;
+			} else if (*p == ',') {
+				sb_strbuf_addc(out, ' ');
+			}
+		}
+	}
+	free(s);
+}
+
+static bool all_strings(json_t *a)
+{
+	size_t i;
+	json_t *v;
+	if (!json_is_array(a))
+		return false;
+	json_array_foreach(a, i, v) if (!json_is_string(v)) return false;
+	return true;
+}
+
+/* A Go duration in its shortest exact unit. */
+static void add_duration(struct sb_strbuf *out, int64_t ns)
+{
+	if (ns % 1000000000 == 0)
+		sb_strbuf_addf(out, "%llds", (long long)(ns / 1000000000));
+	else if (ns % 1000000 == 0)
+		sb_strbuf_addf(out, "%lldms", (long long)(ns / 1000000));
+	else
+		sb_strbuf_addf(out, "%lldns", (long long)ns);
+}
+
+static int add_healthcheck(struct sb_strbuf *out, json_t *hc, struct sb_error **err)
+{
+	json_t *test = json_object_get(hc, "Test");
+	const char *kind = json_string_value(json_array_get(test, 0));
+	static const struct {
+		const char *key, *flag;
+	} flags[] = { { "Interval", "interval" }, { "Timeout", "timeout" }, { "StartPeriod", "start-period" },
+		      { "StartInterval", "start-interval" } };
+
+	if (!all_strings(test) || !kind)
+		return sb_error_setx(err, EINVAL, "the image's Healthcheck has no test");
+	sb_strbuf_adds(out, "HEALTHCHECK");
+	if (!strcmp(kind, "NONE")) {
+		sb_strbuf_adds(out, " NONE\n");
+		return 0;
+	}
+	for (size_t i = 0; i < SB_ARRAY_SIZE(flags); i++) {
+		json_int_t v = json_integer_value(json_object_get(hc, flags[i].key));
+		if (v > 0) {
+			sb_strbuf_addf(out, " --%s=", flags[i].flag);
+			add_duration(out, (int64_t)v);
+		}
+	}
+	if (json_integer_value(json_object_get(hc, "Retries")) > 0)
+		sb_strbuf_addf(out, " --retries=%lld", (long long)json_integer_value(json_object_get(hc, "Retries")));
+	sb_strbuf_adds(out, " CMD ");
+	if (!strcmp(kind, "CMD-SHELL") && json_array_size(test) == 2 &&
+	    !strchr(json_string_value(json_array_get(test, 1)), '\n')) {
+		sb_strbuf_adds(out, json_string_value(json_array_get(test, 1)));
+	} else if (!strcmp(kind, "CMD")) {
+		json_t *rest = json_array();
+		for (size_t i = 1; i < json_array_size(test); i++)
+			json_array_append(rest, json_array_get(test, i));
+		add_json(out, rest);
+		json_decref(rest);
+	} else {
+		return sb_error_setx(err, EINVAL, "the image's Healthcheck test %s cannot be written as a Dockerfile",
+				     kind);
+	}
+	sb_strbuf_addc(out, '\n');
+	return 0;
+}
+
+/* A heredoc word that no line of data equals. */
+static bool heredoc_fits(const char *word, const char *data)
+{
+	size_t n = strlen(word);
+	for (const char *p = data; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		if (len == n && !memcmp(p, word, n))
+			return false;
+		p += len + (nl ? 1 : 0);
+	}
+	return true;
+}
+
+int sb_slim_stage_print(const struct sb_slim_stage *s, struct sb_strbuf *out, struct sb_error **err)
+{
+	char esc = s->escape ? s->escape : '\\';
+	json_error_t jerr;
+	json_t *cfg = NULL, *v;
+	const char *k;
+	int rc = -1;
+
+	if (s->config_json) {
+		cfg = json_loads(s->config_json, 0, &jerr);
+		if (!json_is_object(cfg)) {
+			sb_error_setx(err, EINVAL, "image config: %s", jerr.text);
+			goto out;
+		}
+	}
+	sb_strbuf_addf(out, "\n# The slim image: what the probes of %s used, with its config.\n",
+		       s->source ? s->source : "the profiled stage");
+	sb_strbuf_adds(out, "FROM scratch AS ");
+	sb_strbuf_adds(out, s->name);
+	sb_strbuf_addc(out, '\n');
+
+	if (s->npaths) {
+		sb_strbuf_adds(out, "COPY --from=");
+		add_word(out, s->from, esc);
+		sb_strbuf_adds(out, " --parents");
+		for (size_t i = 0; i < s->nexcludes; i++) {
+			sb_strbuf_adds(out, " --exclude=");
+			add_word(out, s->excludes[i], esc);
+		}
+		for (size_t i = 0; i < s->npaths; i++) {
+			sb_strbuf_addf(out, " %c\n    ", esc);
+			add_word(out, s->paths[i], esc);
+		}
+		sb_strbuf_addf(out, " %c\n    /\n", esc);
+	}
+
+	if (s->nfiles) {
+		sb_strbuf_adds(out, "COPY");
+		for (size_t i = 0; i < s->nfiles; i++) {
+			const struct sb_inline *f = &s->files[i];
+			for (const char *p = f->name; *p; p++)
+				if (!plain_char((unsigned char)*p) || *p == '/') {
+					sb_error_setx(err, EINVAL, "generated file name %s cannot be a heredoc word", f->name);
+					goto out;
+				}
+			if (!heredoc_fits(f->name, f->data)) {
+				sb_error_setx(err, EINVAL, "generated file %s holds its own name as a line", f->name);
+				goto out;
+			}
+			sb_strbuf_addf(out, " <<\"%s\"", f->name);
+		}
+		sb_strbuf_addc(out, ' ');
+		add_word(out, s->files_dir, esc);
+		sb_strbuf_addc(out, '\n');
+		for (size_t i = 0; i < s->nfiles; i++) {
+			const struct sb_inline *f = &s->files[i];
+			size_t n = strlen(f->data);
+			sb_strbuf_adds(out, f->data);
+			if (n && f->data[n - 1] != '\n')
+				sb_strbuf_addc(out, '\n');
+			sb_strbuf_addf(out, "%s\n", f->name);
+		}
+	}
+
+	if (!cfg) {
+		rc = 0;
+		goto out;
+	}
+	/* the original config, in the order a Dockerfile gives it */
+	v = json_object_get(cfg, "Env");
+	if (json_array_size(v)) {
+		size_t i;
+		json_t *e;
+		sb_strbuf_adds(out, "ENV");
+		json_array_foreach(v, i, e) {
+			const char *kv = json_string_value(e), *eq = kv ? strchr(kv, '=') : NULL;
+			sb_autofree char *key = NULL;
+			if (!eq || eq == kv)
+				continue;
+			key = sb_xstrndup(kv, (size_t)(eq - kv));
+			sb_strbuf_addf(out, " %c\n    ", esc);
+			add_word(out, key, esc);
+			sb_strbuf_addc(out, '=');
+			if (eq[1])
+				add_word(out, eq + 1, esc);
+			else
+				sb_strbuf_adds(out, "\"\"");
+		}
+		sb_strbuf_addc(out, '\n');
+	}
+	v = json_object_get(cfg, "Labels");
+	if (json_object_size(v)) {
+		json_t *val;
+		sb_strbuf_adds(out, "LABEL");
+		json_object_foreach(v, k, val) {
+			sb_strbuf_addf(out, " %c\n    ", esc);
+			add_word(out, k, esc);
+			sb_strbuf_addc(out, '=');
+			if (json_string_length(val))
+				add_word(out, json_string_value(val), esc);
+			else
+				sb_strbuf_adds(out, "\"\"");
+		}
+		sb_strbuf_addc(out, '\n');
+	}
+	v = json_object_get(cfg, "ExposedPorts");
+	if (json_object_size(v)) {
+		json_t *p;
+		sb_strbuf_adds(out, "EXPOSE");
+		json_object_foreach(v, k, p) {
+			sb_strbuf_addc(out, ' ');
+			add_word(out, k, esc);
+		}
+		sb_strbuf_addc(out, '\n');
+	}
+	v = json_object_get(cfg, "Volumes");
+	if (json_object_size(v)) {
+		json_t *a = json_array(), *p;
+		json_object_foreach(v, k, p) json_array_append_new(a, json_string(k));
+		sb_strbuf_adds(out, "VOLUME ");
+		add_json(out, a);
+		sb_strbuf_addc(out, '\n');
+		json_decref(a);
+	}
+	if (json_string_length(json_object_get(cfg, "User"))) {
+		sb_strbuf_adds(out, "USER ");
+		add_rest(out, json_string_value(json_object_get(cfg, "User")), esc);
+		sb_strbuf_addc(out, '\n');
+	}
+	if (json_string_length(json_object_get(cfg, "WorkingDir"))) {
+		sb_strbuf_adds(out, "WORKDIR ");
+		add_rest(out, json_string_value(json_object_get(cfg, "WorkingDir")), esc);
+		sb_strbuf_addc(out, '\n');
+	}
+	if (json_string_length(json_object_get(cfg, "StopSignal"))) {
+		sb_strbuf_adds(out, "STOPSIGNAL ");
+		add_rest(out, json_string_value(json_object_get(cfg, "StopSignal")), esc);
+		sb_strbuf_addc(out, '\n');
+	}
+	v = json_object_get(cfg, "Healthcheck");
+	if (json_is_object(v) && add_healthcheck(out, v, err) < 0)
+		goto out;
+	v = json_object_get(cfg, "Entrypoint");
+	if (all_strings(v)) {
+		sb_strbuf_adds(out, "ENTRYPOINT ");
+		add_json(out, v);
+		sb_strbuf_addc(out, '\n');
+	}
+	v = json_object_get(cfg, "Cmd");
+	if (all_strings(v)) {
+		sb_strbuf_adds(out, "CMD ");
+		add_json(out, v);
+		sb_strbuf_addc(out, '\n');
+	}
+	v = json_object_get(cfg, "Shell");
+	if (all_strings(v) && json_array_size(v)) {
+		sb_strbuf_adds(out, "SHELL ");
+		add_json(out, v);
+		sb_strbuf_addc(out, '\n');
+	}
+	rc = 0;
+out:
+	json_decref(cfg);
+	return rc;
+}
