@@ -172,6 +172,12 @@ int sb_slim_stage_print(const struct sb_slim_stage *s, struct sb_strbuf *out, st
 	sb_strbuf_addc(out, '\n');
 
 	if (s->npaths) {
+		/* The parser splits a shell-form COPY at whitespace before any
+		 * quote is seen: a path holding one needs the JSON form, whose
+		 * words are then expanded as the shell form's are. */
+		bool json = false;
+		for (size_t i = 0; i < s->npaths && !json; i++)
+			json = strpbrk(s->paths[i], " \t\n\r\v\f") != NULL;
 		sb_strbuf_adds(out, "COPY --from=");
 		add_word(out, s->from, esc);
 		sb_strbuf_adds(out, " --parents");
@@ -179,11 +185,28 @@ int sb_slim_stage_print(const struct sb_slim_stage *s, struct sb_strbuf *out, st
 			sb_strbuf_adds(out, " --exclude=");
 			add_word(out, s->excludes[i], esc);
 		}
-		for (size_t i = 0; i < s->npaths; i++) {
-			sb_strbuf_addf(out, " %c\n    ", esc);
-			add_word(out, s->paths[i], esc);
+		if (json)
+			sb_strbuf_adds(out, " [");
+		for (size_t i = 0; i <= s->npaths; i++) {
+			const char *w = i < s->npaths ? s->paths[i] : "/";
+			sb_strbuf_addf(out, "%s %c\n    ", json && i ? "," : "", esc);
+			if (json) {
+				struct sb_strbuf q = SB_STRBUF_INIT;
+				json_t *js;
+				add_word(&q, w, esc);
+				js = json_string(q.buf);
+				sb_strbuf_release(&q);
+				if (!js) {
+					sb_error_setx(err, EINVAL, "closure path %s: not UTF-8, and holds whitespace", w);
+					goto out;
+				}
+				add_json(out, js);
+				json_decref(js);
+			} else {
+				add_word(out, w, esc);
+			}
 		}
-		sb_strbuf_addf(out, " %c\n    /\n", esc);
+		sb_strbuf_adds(out, json ? "]\n" : "\n");
 	}
 
 	if (s->nfiles) {

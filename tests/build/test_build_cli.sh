@@ -132,6 +132,7 @@ P=(podman --root "$SB_T/podman" --runroot "$SB_T/podman-run" --storage-driver ov
 PRUN=(run --rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network none)
 out=$("$SLIMBUILD" build --progress plain -t cli:slim --profile-out "$SB_T/prof.json" \
 	--seccomp-profile-out "$SB_T/seccomp.json" --metadata-file "$SB_T/slim.json" \
+	--dockerfile-out "$SB_T/slim.Dockerfile" --iidfile "$SB_T/slim.iid" \
 	--include '/usr/share/common-licenses/Apache-*' "$S" 2>&1)
 rc=$?
 check "slim build exits 0" [ "$rc" -eq 0 ]
@@ -140,7 +141,27 @@ check "slim build verified its probe" jqe '."slimbuild.probes" == 1 and ."slimbu
 check "slim image is under 5% of the built one" jqe '."slimbuild.slim.size" * 20 < ."slimbuild.fat.size"' "$SB_T/slim.json"
 check "slim image has fewer packages" jqe '."slimbuild.slim.packages" < ."slimbuild.fat.packages"' "$SB_T/slim.json"
 slimcfg=$("$SLIMBUILD" inspect cli:slim | jq '.[0]')
-check "slim image: one layer" jqe '.Manifest.layers | length == 1' <<<"$slimcfg"
+check "slim image: the closure layer and the status.d layer" jqe '.Manifest.layers | length == 2' <<<"$slimcfg"
+check "slim image history: the stage's COPY --parents from the built stage" \
+  jqe '[.Config.history[].created_by | select(startswith("COPY --parents --from=0 "))] | length == 1' <<<"$slimcfg"
+# the slim stage is an ordinary stage of the Dockerfile --dockerfile-out writes
+check "--dockerfile-out: the original Dockerfile first" bash -c "head -c \$(stat -c %s '$S/Dockerfile') '$SB_T/slim.Dockerfile' | cmp -s - '$S/Dockerfile'"
+check "--dockerfile-out: then the slim stage" grep -qx 'FROM scratch AS slimbuild-slim' "$SB_T/slim.Dockerfile"
+check "--dockerfile-out: the closure copied with --parents" grep -q '^COPY --from=0 --parents' "$SB_T/slim.Dockerfile"
+check "--dockerfile-out: the original CMD" grep -qxF 'CMD ["/bin/sh", "-c", "cat /greeting; date -u -d @0 +%Y; head -c 20 /usr/share/common-licenses/GPL-3"]' "$SB_T/slim.Dockerfile"
+"$SLIMBUILD" build --no-slim -q -f "$SB_T/slim.Dockerfile" --iidfile "$SB_T/printed.iid" "$S" >/dev/null 2>&1
+check "that Dockerfile, built as any other, gives the slim image itself" cmp "$SB_T/slim.iid" "$SB_T/printed.iid"
+(
+  export SLIMBUILD_ROOT=$SB_T/store-printed
+  "$SLIMBUILD" import "$(sb_base_rootfs_tar)" debian:bookworm >/dev/null
+  "$SLIMBUILD" build --no-slim -q -f "$SB_T/slim.Dockerfile" -t cli:printed "$S" >/dev/null 2>&1
+  "$SLIMBUILD" unpack cli:printed "$SB_T/printedroot" >/dev/null
+)
+"$SLIMBUILD" unpack cli:slim "$SB_T/slimroot-meta" >/dev/null
+tree_meta() { (cd "$1" && find . -printf '%p %M %U %G %l %s\n' | sort); }
+check "that Dockerfile in a fresh store: the same tree, modes, owners, links" \
+  diff <(tree_meta "$SB_T/slimroot-meta") <(tree_meta "$SB_T/printedroot")
+check "that Dockerfile in a fresh store: the same contents" diff -r "$SB_T/slimroot-meta" "$SB_T/printedroot"
 check "slim image keeps the Cmd" jqe '.Config.config.Cmd[0] == "/bin/sh"' <<<"$slimcfg"
 "$SLIMBUILD" unpack cli:slim "$SB_T/slimroot" >/dev/null
 check "slim image holds what the command read" test -f "$SB_T/slimroot/greeting"

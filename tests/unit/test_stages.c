@@ -709,6 +709,115 @@ static void test_graph_errors(void **state)
 	expect_plan_error("FROM a AS build\n", "biuld", "Dockerfile: target stage \"biuld\" could not be found (did you mean build?)");
 }
 
+/* The slim stage's text read back by the parser and the planner: every
+ * path, value and heredoc comes back as it went in, whatever it holds. */
+static void check_slim_stage(char escape)
+{
+	static const char *const paths[] = { "/usr/bin/python3", "/srv/my app/x.txt", "/srv/it's", "/srv/$HOME",
+					     "/srv/back\\slash", "/srv/tick`", "/srv/a\"b'c$d" };
+	static const char *const excludes[] = { "tmp/*" };
+	struct sb_inline files[] = { { (char *)"libc6", (char *)"Package: libc6\nVersion: 2.36 $x\n", false, false },
+				     { (char *)"libc6.md5sums", (char *)"0123  usr/lib/libc.so.6\n", false, false } };
+	const char *cfg = "{\"Env\":[\"PATH=/usr/bin\",\"A=x $y \\\"q\\\" 'z' \\\\ end\",\"EMPTY=\"],"
+			  "\"Labels\":{\"org.x\":\"v w\",\"e\":\"\"},\"ExposedPorts\":{\"8080/tcp\":{}},"
+			  "\"User\":\"app\",\"WorkingDir\":\"/srv/my app\",\"StopSignal\":\"SIGTERM\","
+			  "\"Healthcheck\":{\"Test\":[\"CMD-SHELL\",\"curl -f http://localhost/ || exit 1\"],"
+			  "\"Interval\":30000000000,\"Retries\":3},"
+			  "\"Entrypoint\":[\"/bin/sh\",\"-c\",\"echo \\\"hi\\\" $X\"],\"Cmd\":[\"a b\"]}";
+	struct sb_slim_stage st = { .name = "slimbuild-slim", .from = "fat", .source = "sha256:00", .escape = escape,
+				    .paths = paths, .npaths = SB_ARRAY_SIZE(paths), .excludes = excludes,
+				    .nexcludes = 1, .files = files, .nfiles = 2,
+				    .files_dir = "/var/lib/dpkg/status.d/", .config_json = cfg };
+	struct sb_strbuf text = SB_STRBUF_INIT;
+	struct sb_error *err = NULL;
+	const struct sb_stage *sl;
+	const struct sb_instr *in;
+	struct planned p;
+
+	if (escape == '`')
+		sb_strbuf_adds(&text, "# escape=`\n");
+	sb_strbuf_adds(&text, "FROM debian:bookworm AS fat\nRUN true\n");
+	if (sb_slim_stage_print(&st, &text, &err) < 0)
+		fail_msg("print: %s", err->msg);
+	p = plan_of(text.buf, NULL, NULL, 0);
+	sl = &p.plan->stages[p.plan->target];
+	assert_string_equal(sl->name, "slimbuild-slim");
+	assert_int_equal(sl->base_kind, SB_BASE_SCRATCH);
+	assert_int_equal(p.plan->norder, 2);
+	in = &sl->instrs[0];
+	assert_int_equal(in->kind, SB_INSTR_COPY);
+	assert_true(in->parents);
+	assert_int_equal(in->from_stage, 0);
+	assert_int_equal(in->nargs, SB_ARRAY_SIZE(paths));
+	for (size_t i = 0; i < SB_ARRAY_SIZE(paths); i++)
+		assert_string_equal(in->args[i], paths[i]);
+	assert_string_equal(in->dest, "/");
+	assert_int_equal(in->nexcludes, 1);
+	assert_string_equal(in->excludes[0], "tmp/*");
+	in = &sl->instrs[1];
+	assert_int_equal(in->kind, SB_INSTR_COPY);
+	assert_int_equal(in->nfiles, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_string_equal(in->files[i].name, files[i].name);
+		assert_string_equal(in->files[i].data, files[i].data);
+	}
+	assert_string_equal(in->dest, "/var/lib/dpkg/status.d/");
+	assert_string_equal(stage_env(sl, "A"), "x $y \"q\" 'z' \\ end");
+	assert_string_equal(stage_env(sl, "EMPTY"), "");
+	assert_string_equal(stage_env(sl, "PATH"), "/usr/bin");
+	assert_string_equal(sl->workdir, "/srv/my app");
+	for (size_t i = 2; i < sl->ninstrs; i++) {
+		in = &sl->instrs[i];
+		switch (in->kind) {
+		case SB_INSTR_LABEL:
+			assert_int_equal(in->nkvs, 2);
+			assert_string_equal(in->kvs[0].key, "org.x");
+			assert_string_equal(in->kvs[0].value, "v w");
+			assert_string_equal(in->kvs[1].value, "");
+			break;
+		case SB_INSTR_EXPOSE:
+			assert_int_equal(in->nports, 1);
+			assert_string_equal(in->ports[0], "8080/tcp");
+			break;
+		case SB_INSTR_USER:
+			assert_string_equal(in->value, "app");
+			break;
+		case SB_INSTR_STOPSIGNAL:
+			assert_string_equal(in->value, "SIGTERM");
+			break;
+		case SB_INSTR_HEALTHCHECK:
+			assert_int_equal(in->ntest, 2);
+			assert_string_equal(in->test[0], "CMD-SHELL");
+			assert_string_equal(in->test[1], "curl -f http://localhost/ || exit 1");
+			assert_true(in->interval == 30000000000LL);
+			assert_int_equal(in->retries, 3);
+			break;
+		case SB_INSTR_ENTRYPOINT:
+			assert_int_equal(in->nargs, 3);
+			assert_false(in->prepend_shell);
+			assert_string_equal(in->args[2], "echo \"hi\" $X");
+			break;
+		case SB_INSTR_CMD:
+			assert_int_equal(in->nargs, 1);
+			assert_string_equal(in->args[0], "a b");
+			break;
+		case SB_INSTR_ENV:
+		case SB_INSTR_WORKDIR:
+			break;
+		default:
+			fail_msg("unexpected %s", sb_instr_kind_name(in->kind));
+		}
+	}
+	planned_free(&p);
+	sb_strbuf_release(&text);
+}
+
+static void test_slim_stage(void **state)
+{
+	check_slim_stage('\\');
+	check_slim_stage('`');
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -722,6 +831,7 @@ int main(void)
 		cmocka_unit_test(test_image_bases),
 		cmocka_unit_test(test_graph),
 		cmocka_unit_test(test_graph_errors),
+		cmocka_unit_test(test_slim_stage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
