@@ -36,6 +36,13 @@ int sb_cmd_save(int argc, char **argv);
 int sb_cmd_unpack(int argc, char **argv);
 int sb_cmd_load(int argc, char **argv);
 
+int sb_cmd_rewrite(int argc, char **argv);
+
+/* A --build-arg value: "K=V" as given; "K" alone takes K's value from
+ * the environment, as docker build does, and is dropped (NULL) when it
+ * is unset there. Caller frees. */
+char *sb_cli_build_arg(const char *arg);
+
 /* Report a usage error ("slimbuild VERB: message") and return
  * SB_EXIT_USAGE. */
 int sb_cli_usage_error(const char *verb, const char *fmt, ...) SB_PRINTF(2, 3);

@@ -436,11 +436,9 @@ int sb_cmd_build(int argc, char **argv)
 		case 'f': file = optarg; break;
 		case 't': strv_add(&tags, sb_xstrdup(optarg)); break;
 		case OPT_BUILD_ARG:
-			/* "K" alone takes K's value from the environment, as docker does */
-			if (!strchr(optarg, '=') && getenv(optarg))
-				strv_add(&args, sb_xasprintf("%s=%s", optarg, getenv(optarg)));
-			else
-				strv_add(&args, sb_xstrdup(optarg));
+			/* "K" alone: K's value from the environment; unset there,
+			 * the plan's own rules for a valueless build arg apply */
+			strv_add(&args, sb_cli_build_arg(optarg) ?: sb_xstrdup(optarg));
 			break;
 		case OPT_TARGET: target = optarg; break;
 		case OPT_PLATFORM: {

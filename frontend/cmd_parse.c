@@ -7,17 +7,6 @@
 #include "parser/shell.h"
 #include "stages/stages.h"
 
-/* --build-arg KEY without a value takes KEY from the environment, as
- * docker build does, and is dropped when it is unset there. */
-static char *build_arg_value(const char *arg)
-{
-	const char *v;
-	if (strchr(arg, '='))
-		return sb_xstrdup(arg);
-	v = getenv(arg);
-	return v ? sb_xasprintf("%s=%s", arg, v) : NULL;
-}
-
 struct build_args {
 	char **v;
 	size_t n;
@@ -88,7 +77,7 @@ int sb_cmd_parse(int argc, char **argv)
 		case 't': popts.target = optarg; break;
 		case 'p': popts.build_platform = optarg; break;
 		case 'b': {
-			char *v = build_arg_value(optarg);
+			char *v = sb_cli_build_arg(optarg);
 			if (v)
 				bargs.v[bargs.n++] = v;
 			break;

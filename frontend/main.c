@@ -67,6 +67,23 @@ const struct sb_cli_cmd sb_cli_commands[] = {
 	  "  -h, --help  show this help\n"
 	  "\n"
 	  "Exit status: 0 parsed, 1 the file is refused (FILE:LINE: message), 2 usage.\n" },
+	{ "rewrite", sb_cmd_rewrite, "Print the Dockerfile that builds a recorded slim image",
+	  "Usage: slimbuild rewrite --profile FILE [-f DOCKERFILE] [--target T] [--build-arg K=V]...\n"
+	  "\n"
+	  "Print DOCKERFILE (default ./Dockerfile) followed by the slim stage a profile\n"
+	  "recorded (build --profile-out): FROM scratch, COPY --from=<target> --parents of\n"
+	  "the closure, the dpkg status.d as heredocs, the built image's config. The\n"
+	  "same text build --dockerfile-out wrote; BuildKit (Dockerfile 1.20) or\n"
+	  "slimbuild builds the slim image from it without profiling.\n"
+	  "\n"
+	  "  --profile FILE   the recorded profile (required: the multi-stage rewrite and\n"
+	  "                   base substitution without one are not built yet)\n"
+	  "  -f, --file FILE  the Dockerfile\n"
+	  "  --target T       the stage the profile was recorded from (default: the last)\n"
+	  "  --build-arg K=V  as the build had them, for ARGs in FROM lines\n"
+	  "  -h, --help       show this help\n"
+	  "\n"
+	  "Exit status: 0 printed, 1 a bad Dockerfile or profile, 2 usage.\n" },
 	{ "images", sb_cmd_images, "List the images in the local store",
 	  "Usage: slimbuild images [--format table|json] [-q]\n"
 	  "\n"
@@ -197,6 +214,15 @@ int sb_cli_fail(struct sb_error *err)
 	fprintf(stderr, "%s\n", err ? err->msg : "unknown error");
 	sb_error_free(err);
 	return SB_EXIT_FAIL;
+}
+
+char *sb_cli_build_arg(const char *arg)
+{
+	const char *v;
+	if (strchr(arg, '='))
+		return sb_xstrdup(arg);
+	v = getenv(arg);
+	return v ? sb_xasprintf("%s=%s", arg, v) : NULL;
 }
 
 int sb_cli_help(const char *verb)

@@ -338,3 +338,133 @@ out:
 	json_decref(cfg);
 	return rc;
 }
+
+static json_t *strv_json(const char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+char *sb_slim_stage_to_json(const struct sb_slim_stage *s)
+{
+	json_t *root = json_object(), *files = json_array(), *cfg = NULL;
+	char *out;
+
+	json_object_set_new(root, "paths", strv_json(s->paths, s->npaths));
+	json_object_set_new(root, "excludes", strv_json(s->excludes, s->nexcludes));
+	for (size_t i = 0; i < s->nfiles; i++) {
+		json_t *f = json_object();
+		json_object_set_new(f, "name", json_string(s->files[i].name));
+		json_object_set_new(f, "data", json_string(s->files[i].data));
+		json_array_append_new(files, f);
+	}
+	json_object_set_new(root, "files", files);
+	json_object_set_new(root, "files_dir", json_string(s->files_dir ? s->files_dir : ""));
+	if (s->config_json)
+		cfg = json_loads(s->config_json, 0, NULL);
+	json_object_set_new(root, "config", cfg ? cfg : json_null());
+	out = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	if (!out)
+		abort();
+	return out;
+}
+
+static const char **strv_of_json(json_t *a, size_t *n)
+{
+	const char **v = sb_xcalloc(json_array_size(a) + 1, sizeof(char *));
+	*n = 0;
+	for (size_t i = 0; i < json_array_size(a); i++)
+		if (json_is_string(json_array_get(a, i)))
+			v[(*n)++] = json_string_value(json_array_get(a, i));
+	return v;
+}
+
+int sb_slim_stage_print_json(const char *spec, const struct sb_slim_stage *names, struct sb_strbuf *out,
+			     struct sb_error **err)
+{
+	json_error_t jerr;
+	json_t *root = json_loads(spec, 0, &jerr), *files, *cfg;
+	struct sb_slim_stage st = *names;
+	struct sb_inline *fv = NULL;
+	const char **paths = NULL, **excludes = NULL;
+	char *cfg_text = NULL;
+	int rc = -1;
+
+	if (!json_is_object(root)) {
+		sb_error_setx(err, EINVAL, "slim stage: %s", root ? "not an object" : jerr.text);
+		goto out;
+	}
+	paths = strv_of_json(json_object_get(root, "paths"), &st.npaths);
+	excludes = strv_of_json(json_object_get(root, "excludes"), &st.nexcludes);
+	st.paths = paths;
+	st.excludes = excludes;
+	files = json_object_get(root, "files");
+	fv = sb_xcalloc(json_array_size(files) + 1, sizeof(*fv));
+	st.nfiles = 0;
+	for (size_t i = 0; i < json_array_size(files); i++) {
+		json_t *f = json_array_get(files, i);
+		const char *name = json_string_value(json_object_get(f, "name"));
+		const char *data = json_string_value(json_object_get(f, "data"));
+		if (!name || !data) {
+			sb_error_setx(err, EINVAL, "slim stage: file %zu has no name or data", i);
+			goto out;
+		}
+		fv[st.nfiles].name = (char *)name;
+		fv[st.nfiles].data = (char *)data;
+		st.nfiles++;
+	}
+	st.files = fv;
+	st.files_dir = json_string_value(json_object_get(root, "files_dir"));
+	cfg = json_object_get(root, "config");
+	if (json_is_object(cfg))
+		cfg_text = json_dumps(cfg, JSON_COMPACT);
+	st.config_json = cfg_text;
+	if (st.nfiles && (!st.files_dir || st.files_dir[0] != '/')) {
+		sb_error_setx(err, EINVAL, "slim stage: files without an absolute files_dir");
+		goto out;
+	}
+	rc = sb_slim_stage_print(&st, out, err);
+out:
+	free(cfg_text);
+	free(fv);
+	free(paths);
+	free(excludes);
+	json_decref(root);
+	return rc;
+}
+
+int sb_rewrite_slim(const char *name, const char *text, size_t len, const struct sb_plan_opts *po, const char *spec,
+		    const char *source, struct sb_strbuf *out, struct sb_error **err)
+{
+	struct sb_dockerfile *df = sb_dockerfile_parse(name, text, len, err);
+	struct sb_plan *plan = NULL;
+	struct sb_slim_stage st;
+	sb_autofree char *from = NULL;
+	int rc = -1;
+
+	if (!df)
+		return -1;
+	plan = sb_plan_build(df, po, err);
+	if (!plan)
+		goto out;
+	{
+		const struct sb_stage *t = &plan->stages[plan->target];
+		from = t->name ? sb_xstrdup(t->name) : sb_xasprintf("%d", t->index);
+	}
+	memset(&st, 0, sizeof(st));
+	st.name = SB_SLIM_STAGE_NAME;
+	st.from = from;
+	st.source = source;
+	st.escape = plan->escape;
+	sb_strbuf_add(out, text, len);
+	if (len && text[len - 1] != '\n')
+		sb_strbuf_addc(out, '\n');
+	rc = sb_slim_stage_print_json(spec, &st, out, err);
+out:
+	sb_plan_free(plan);
+	sb_dockerfile_free(df);
+	return rc;
+}

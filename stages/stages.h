@@ -276,4 +276,22 @@ struct sb_slim_stage {
  * no plain heredoc word. */
 int sb_slim_stage_print(const struct sb_slim_stage *s, struct sb_strbuf *out, struct sb_error **err);
 
+/* The stage's contents (paths, excludes, files, files_dir, config) as
+ * compact JSON: what a recorded profile keeps as "slim_stage". Caller
+ * frees. */
+char *sb_slim_stage_to_json(const struct sb_slim_stage *s);
+/* Print a stage from that JSON, the names (name, from, source, escape)
+ * taken from names. */
+int sb_slim_stage_print_json(const char *spec, const struct sb_slim_stage *names, struct sb_strbuf *out,
+			     struct sb_error **err);
+
+#define SB_SLIM_STAGE_NAME "slimbuild-slim"
+
+/* `slimbuild rewrite --profile`: the Dockerfile text (name for messages)
+ * followed by the recorded slim stage, copying from the stage po->target
+ * names (else the last). Images are not resolved. The same text
+ * `build --dockerfile-out` wrote when the profile was recorded. */
+int sb_rewrite_slim(const char *name, const char *text, size_t len, const struct sb_plan_opts *po, const char *spec,
+		    const char *source, struct sb_strbuf *out, struct sb_error **err);
+
 #endif

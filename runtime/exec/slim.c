@@ -49,6 +49,7 @@ struct slim {
 	const char **entrypoint, **cmd, **env;
 	unsigned *ports;
 	size_t nports;
+	char *stage_json;      /* the slim stage's contents (sb_slim_stage_to_json) */
 	/* extra paths (repair, a recorded profile) */
 	struct sb_profile_path *extra;
 	size_t nextra;
@@ -435,7 +436,7 @@ static int slim_dockerfile(struct slim *s, const struct sb_closure *c, const cha
 		goto out;
 	cfg = json_dumps(json_object_get(s->cfg.root, "config"), JSON_COMPACT);
 	memset(&st, 0, sizeof(st));
-	st.name = "slimbuild-slim";
+	st.name = SB_SLIM_STAGE_NAME;
 	st.from = s->o->fat_ref;
 	st.source = fat_digest;
 	st.escape = s->o->escape;
@@ -447,10 +448,13 @@ static int slim_dockerfile(struct slim *s, const struct sb_closure *c, const cha
 	st.nfiles = nfiles;
 	st.files_dir = "/var/lib/dpkg/status.d/";
 	st.config_json = cfg;
+	/* printed from its JSON, as `rewrite --profile` prints it */
+	free(s->stage_json);
+	s->stage_json = sb_slim_stage_to_json(&st);
 	sb_strbuf_add(out, b->dockerfile, b->dockerfile_len);
 	if (b->dockerfile_len && b->dockerfile[b->dockerfile_len - 1] != '\n')
 		sb_strbuf_addc(out, '\n');
-	rc = sb_slim_stage_print(&st, out, err);
+	rc = sb_slim_stage_print_json(s->stage_json, &st, out, err);
 out:
 	free(cfg);
 	free_generated(files, nfiles);
@@ -605,6 +609,7 @@ static void slim_release(struct slim *s)
 		free(s->extra[i].target);
 	}
 	free(s->extra);
+	free(s->stage_json);
 	sb_manifest_release(&s->m);
 	sb_image_config_release(&s->cfg);
 	if (s->tmp) {
@@ -621,6 +626,7 @@ static int record_fill(struct slim *s, const struct sb_descriptor *fat, const st
 	int rc;
 
 	memcpy(r->source_image, fat->digest, SB_DIGEST_SIZE);
+	r->slim_stage = s->stage_json ? sb_xstrdup(s->stage_json) : NULL;
 	r->tracer = rep->traced && rep->trace.tracer ? sb_xstrdup(rep->trace.tracer) : NULL;
 	r->probes = sb_xcalloc(rep->n + 1, sizeof(char *));
 	for (size_t i = 0; i < rep->n; i++)

@@ -164,6 +164,15 @@ int sb_profile_record_to_json(const struct sb_profile_record *r, struct sb_strbu
 	json_object_set_new(root, "closure", closure);
 	json_object_set_new(root, "repaired", strv(r->repaired, r->nrepaired));
 	json_object_set_new(root, "syscalls", strv(r->syscalls, r->nsyscalls));
+	if (r->slim_stage) {
+		json_t *st = json_loads(r->slim_stage, 0, NULL);
+		if (!json_is_object(st)) {
+			json_decref(st);
+			json_decref(root);
+			return sb_error_setx(err, EINVAL, "profile: the slim stage is no JSON object");
+		}
+		json_object_set_new(root, "slim_stage", st);
+	}
 	s = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 	json_decref(root);
 	if (!s)
@@ -254,6 +263,15 @@ int sb_profile_record_parse(const char *data, size_t len, struct sb_profile_reco
 		e->target = target ? sb_xstrdup(target) : NULL;
 		r->nentries++;
 	}
+	{
+		json_t *st = json_object_get(root, "slim_stage");
+		if (st && !json_is_object(st)) {
+			sb_error_setx(err, EINVAL, "profile: slim_stage is not an object");
+			goto out;
+		}
+		if (st && !(r->slim_stage = json_dumps(st, JSON_COMPACT)))
+			abort();
+	}
 	rc = 0;
 out:
 	json_decref(root);
@@ -278,6 +296,7 @@ void sb_profile_record_release(struct sb_profile_record *r)
 	for (size_t i = 0; i < r->nsyscalls; i++)
 		free(r->syscalls[i]);
 	free(r->syscalls);
+	free(r->slim_stage);
 	free(r->tracer);
 	memset(r, 0, sizeof(*r));
 }

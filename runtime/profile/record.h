@@ -13,7 +13,9 @@
  *                    "size": 12345, "digest": "sha256:..." (files),
  *                    "target": "..." (symlinks) } ... ]   sorted by path
  *     "repaired": ["/path", ...]          paths verification added
- *     "syscalls": ["read", ...] }         seen, by name, sorted
+ *     "syscalls": ["read", ...]           seen, by name, sorted
+ *     "slim_stage": {...} }               the slim stage's contents (stages.h,
+ *                                         sb_slim_stage_to_json): `rewrite --profile`
  */
 #ifndef SB_PROFILE_RECORD_H
 #define SB_PROFILE_RECORD_H
@@ -42,6 +44,7 @@ struct sb_profile_record {
 	size_t nrepaired;
 	char **syscalls; /* names */
 	size_t nsyscalls;
+	char *slim_stage; /* compact JSON object, or NULL */
 };
 
 /* Describe paths (absolute, inside the rootfs at rootfd) as entries:

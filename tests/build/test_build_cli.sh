@@ -150,6 +150,12 @@ check "--dockerfile-out: then the slim stage" grep -qx 'FROM scratch AS slimbuil
 check "--dockerfile-out: the closure copied with --parents" grep -q '^COPY --from=0 --parents' "$SB_T/slim.Dockerfile"
 check "--dockerfile-out: the original CMD" grep -qxF 'CMD ["/bin/sh", "-c", "cat /greeting; date -u -d @0 +%Y; head -c 20 /usr/share/common-licenses/GPL-3"]' "$SB_T/slim.Dockerfile"
 "$SLIMBUILD" build --no-slim -q -f "$SB_T/slim.Dockerfile" --iidfile "$SB_T/printed.iid" "$S" >/dev/null 2>&1
+check "rewrite --profile prints that Dockerfile from the recorded profile" \
+  cmp <("$SLIMBUILD" rewrite -f "$S/Dockerfile" --profile "$SB_T/prof.json") "$SB_T/slim.Dockerfile"
+set +e
+"$SLIMBUILD" rewrite -f "$S/Dockerfile" >/dev/null 2>&1
+check "rewrite without --profile is a usage error" [ $? -eq 2 ]
+set -e
 check "that Dockerfile, built as any other, gives the slim image itself" cmp "$SB_T/slim.iid" "$SB_T/printed.iid"
 (
   export SLIMBUILD_ROOT=$SB_T/store-printed
