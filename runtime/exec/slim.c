@@ -521,13 +521,65 @@ static size_t compare(const struct sb_probe_report *fat, const struct sb_probe_r
 	return same;
 }
 
+/* A path the slim run missed: listed, and with apply, added for the next
+ * round and reported as repaired. */
+static void repaired_add(struct slim *s, const char *path, bool dir, bool apply, struct sb_slim_result *res,
+			 struct sb_strbuf *list)
+{
+	sb_strbuf_addf(list, "\n  %s", path);
+	if (!apply)
+		return;
+	extra_add(s, path, SB_PATH_EXISTS | (dir ? SB_PATH_DIR : 0), NULL);
+	res->repaired = sb_xrealloc(res->repaired, (res->nrepaired + 2) * sizeof(char *));
+	res->repaired[res->nrepaired++] = sb_xstrdup(path);
+	res->repaired[res->nrepaired] = NULL;
+}
+
+/* The weaker evidence, used when the slim run missed no path it named:
+ * the entries of the directories it listed that the fat rootfs has and
+ * the closure lacks (kept as the closure keeps a directory: empty but
+ * for what is itself kept). At most 4096 a round. */
+static size_t listed_paths(struct slim *s, const struct sb_trace_result *t, const struct sb_closure *c, bool apply,
+			   struct sb_slim_result *res, struct sb_strbuf *list)
+{
+	size_t added = 0;
+	for (size_t i = 0; t && i < t->npaths && added < 4096; i++) {
+		const struct sb_profile_path *p = &t->paths[i];
+		sb_autoclose int fd = -1;
+		DIR *d;
+		struct dirent *e;
+		if (!(p->flags & SB_PATH_LISTED) || !(p->flags & SB_PATH_EXISTS))
+			continue;
+		if (!strncmp(p->path, "/proc/", 6) || !strncmp(p->path, "/sys/", 5) || !strncmp(p->path, "/dev/", 5) ||
+		    !strcmp(p->path, "/proc") || !strcmp(p->path, "/sys") || !strcmp(p->path, "/dev"))
+			continue;
+		fd = open_in(s->rootfd, p->path, O_RDONLY | O_DIRECTORY);
+		if (fd < 0 || !(d = fdopendir(dup(fd))))
+			continue;
+		while ((e = readdir(d)) && added < 4096) {
+			struct stat st;
+			sb_autofree char *child = NULL;
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			child = strcmp(p->path, "/") ? sb_xasprintf("%s/%s", p->path, e->d_name)
+						     : sb_xasprintf("/%s", e->d_name);
+			if (sb_closure_find(c, child) || fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			repaired_add(s, child, S_ISDIR(st.st_mode), apply, res, list);
+			added++;
+		}
+		closedir(d);
+	}
+	return added;
+}
+
 /* What the slim run looked for and did not find, that the fat rootfs has
- * and the closure lacks. */
-static size_t missing_paths(struct slim *s, const struct sb_trace_result *t, const struct sb_closure *c,
+ * and the closure lacks; failing that, what it listed (listed_paths). */
+static size_t missing_paths(struct slim *s, const struct sb_trace_result *t, const struct sb_closure *c, bool apply,
 			    struct sb_slim_result *res, struct sb_strbuf *list)
 {
 	size_t added = 0;
-	for (size_t i = 0; i < t->npaths; i++) {
+	for (size_t i = 0; t && i < t->npaths; i++) {
 		const struct sb_profile_path *p = &t->paths[i];
 		struct stat st;
 		int fd;
@@ -543,14 +595,10 @@ static size_t missing_paths(struct slim *s, const struct sb_trace_result *t, con
 			continue;
 		}
 		close(fd);
-		extra_add(s, p->path, SB_PATH_EXISTS | (S_ISDIR(st.st_mode) ? SB_PATH_DIR : 0), NULL);
-		res->repaired = sb_xrealloc(res->repaired, (res->nrepaired + 2) * sizeof(char *));
-		res->repaired[res->nrepaired++] = sb_xstrdup(p->path);
-		res->repaired[res->nrepaired] = NULL;
-		sb_strbuf_addf(list, "\n  %s", p->path);
+		repaired_add(s, p->path, S_ISDIR(st.st_mode), apply, res, list);
 		added++;
 	}
-	return added;
+	return added ? added : listed_paths(s, t, c, apply, res, list);
 }
 
 static int entry_cmp(const void *a, const void *b)
@@ -803,13 +851,14 @@ int sb_slim(struct sb_store *store, const struct sb_descriptor *fat, const struc
 			note(&s, "verified: %zu of %zu probe(s) answer the same", same, fat_rep.n);
 			break;
 		}
-		if (!o->repair || res->rounds >= max ||
-		    missing_paths(&s, slim_rep.traced ? &slim_rep.trace : NULL, &c, res, &list) == 0) {
+		if (missing_paths(&s, slim_rep.traced ? &slim_rep.trace : NULL, &c, o->repair && res->rounds < max,
+				  res, &list) == 0 ||
+		    !o->repair || res->rounds >= max) {
 			sb_error_setx(err, EINVAL, "the slim image answers differently (%zu of %zu probe(s) agree):%s%s%s",
 				      same, fat_rep.n, why.buf,
-				      list.len ? "\npaths the slim run looked for that the built image has:"
-					       : "\nthe slim run missed no path the built image has: a program that "
-						 "lists a directory needs it kept whole (--include DIR)",
+				      list.len ? "\npaths the slim run looked for (or listed) that the built image has:"
+					       : "\nthe slim run missed no path the built image has, and listed no "
+						 "directory it lacks entries of: keep what it needs with --include PATH",
 				      list.buf);
 			sb_strbuf_release(&why);
 			sb_strbuf_release(&list);

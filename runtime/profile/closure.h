@@ -10,11 +10,15 @@
  * Decisions (and why):
  *
  *  - Directories are kept as directories, empty but for what of their
- *    contents was itself used. The tracer sees open(dir) but not the
- *    getdents64 that follows (a hot syscall, allowed untraced), so it
- *    cannot tell "ls /etc" from "cd /etc": keeping every listed directory
- *    whole would put most of /etc and /usr/share back. A program that
- *    needs a directory's whole listing gets it with --include DIR.
+ *    contents was itself used. The tracer records which directories were
+ *    listed (getdents, SB_PATH_LISTED), but a listing is weak evidence:
+ *    Python's import system lists every directory on sys.path, so
+ *    keeping every listed directory whole would put most of /usr/lib
+ *    back. A listing is used where it is proof instead: when the slim
+ *    image answers differently and its run missed no path it named,
+ *    repair adds the entries of the directories it listed (slim.c). A
+ *    program that needs a directory whole from the start gets it with
+ *    --include DIR.
  *  - Traced paths below /proc, /sys and /dev are never kept: the runtime
  *    mounts those. Nothing is followed across a mount of the rootfs
  *    either (RESOLVE_NO_XDEV): a traced sandbox's root has /etc/hosts and

@@ -72,6 +72,7 @@ enum sb_profile_path_flags {
 	SB_PATH_ELF = 1 << 5,     /* closure: an ELF object read */
 	SB_PATH_INTERP = 1 << 6,  /* closure: a PT_INTERP program interpreter, or a #! interpreter */
 	SB_PATH_NEEDED = 1 << 7,  /* closure: found for a DT_NEEDED entry */
+	SB_PATH_LISTED = 1 << 8,  /* a directory whose entries were read (getdents) */
 };
 
 struct sb_profile_path {

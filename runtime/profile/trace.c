@@ -31,7 +31,7 @@ enum how {
 	INOTIFY,     /* follows unless IN_DONT_FOLLOW */
 };
 
-enum { EMPTY_PATH = 1 << 0, MUTATES = 1 << 1, EXEC = 1 << 2 };
+enum { EMPTY_PATH = 1 << 0, MUTATES = 1 << 1, EXEC = 1 << 2, LISTS = 1 << 3 };
 
 struct sc_desc {
 	const char *name;
@@ -105,13 +105,17 @@ static const struct sc_desc path_syscalls[] = {
 	P1("uselib", 0, FOLLOW),
 	P1("swapon", 0, FOLLOW),
 	P1("acct", 0, FOLLOW),
+	/* a listing names no path: the directory is the one its fd (arg 0)
+	 * was opened on */
+	{ "getdents64", { 0, -1 }, { -1, -1 }, -1, { NOFOLLOW, 0 }, LISTS },
+	{ "getdents", { 0, -1 }, { -1, -1 }, -1, { NOFOLLOW, 0 }, LISTS },
 };
 
 /* Allowed untraced unless SB_TRACE_EXACT_SYSCALLS: the calls a busy
  * program makes most, none naming a path. */
 static const char *const hot_names[] = {
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "lseek", "mmap",
-	"munmap", "mprotect", "mremap", "madvise", "brk", "futex", "close", "fstat", "getdents64",
+	"munmap", "mprotect", "mremap", "madvise", "brk", "futex", "close", "fstat",
 	"rt_sigprocmask", "rt_sigaction", "rt_sigreturn", "sched_yield", "nanosleep", "clock_nanosleep",
 	"clock_gettime", "gettimeofday", "getpid", "gettid", "epoll_wait", "epoll_pwait", "epoll_pwait2",
 	"epoll_ctl", "poll", "ppoll", "select", "pselect6", "recvfrom", "sendto", "recvmsg", "sendmsg",
@@ -383,6 +387,11 @@ static void handle_event(struct sb_trace *t, const struct event *ev, int notify_
 		sb_strbuf_init(&p[i].path, 2 * PATH_MAX + 2);
 		have[i] = absolute_arg(d, i, ev, &p[i]);
 	}
+	if (d->traits & LISTS) {
+		sb_strbuf_init(&p[0].path, 2 * PATH_MAX + 2);
+		p[0].walk_flags = SB_WALK_NOFOLLOW;
+		have[0] = dirfd_link(ev->tid, (int)ev->args[0], &p[0].path);
+	}
 	if (notify_fd >= 0 && seccomp_notify_id_valid(notify_fd, id) != 0) {
 		/* The tracee died (or the syscall was interrupted) while we
 		 * read it: what we read may belong to another process. */
@@ -395,7 +404,7 @@ static void handle_event(struct sb_trace *t, const struct event *ev, int notify_
 		struct sb_strbuf key = SB_STRBUF_INIT;
 		if (!have[i])
 			continue;
-		sb_strbuf_addc(&key, (p[i].walk_flags & SB_WALK_NOFOLLOW) ? 'N' : 'F');
+		sb_strbuf_addc(&key, (d->traits & LISTS) ? 'L' : (p[i].walk_flags & SB_WALK_NOFOLLOW) ? 'N' : 'F');
 		sb_strbuf_add(&key, p[i].path.buf, p[i].path.len);
 		/* A path that resolved before resolves the same way until
 		 * something is removed or renamed: creating only fills in
@@ -405,8 +414,8 @@ static void handle_event(struct sb_trace *t, const struct event *ev, int notify_
 			sb_strbuf_release(&key);
 			continue;
 		}
-		if (sb_walk_path(&t->walk, p[i].path.buf, p[i].walk_flags, (d->traits & EXEC) ? SB_PATH_EXEC : 0,
-				 NULL) == 0)
+		if (sb_walk_path(&t->walk, p[i].path.buf, p[i].walk_flags,
+				 (d->traits & EXEC) ? SB_PATH_EXEC : (d->traits & LISTS) ? SB_PATH_LISTED : 0, NULL) == 0)
 			sb_pathmap_add(&t->done, key.buf, key.len, 0, NULL);
 		sb_strbuf_release(&key);
 	}

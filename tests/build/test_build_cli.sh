@@ -201,18 +201,26 @@ rc=$?
 set -e
 check "a probe failing on the built image fails the build" [ "$rc" -eq 1 ]
 check "that failure names the probe" grep -q 'failed on the built image itself' <<<"$err"
-# a directory listing the trace cannot see: verification catches it, an
-# --include of the directory fixes it
+# a directory listing: the tracer sees the getdents of the listed
+# directory; verification catches the difference, repair adds the entries
+# the slim run listed and lacked; without repair the build fails
 L=$SB_T/listctx
 mkdir -p "$L"
 printf 'FROM debian:bookworm\nCMD ["/bin/ls", "/usr/share/common-licenses"]\n' >"$L/Dockerfile"
 set +e
-err=$("$SLIMBUILD" build -q -t cli:list "$L" 2>&1)
+err=$("$SLIMBUILD" build -q -t cli:list --no-repair "$L" 2>&1)
 rc=$?
 set -e
 check "verification fails a slim image that answers differently" [ "$rc" -eq 1 ]
 check "that failure says which probe differs" grep -q 'answers differently' <<<"$err"
-check "--include of the listed directory makes it verify" "$SLIMBUILD" build -q -t cli:list --include /usr/share/common-licenses "$L"
+check "that failure lists the entries the slim run listed and lacked" grep -q '/usr/share/common-licenses/GPL-2' <<<"$err"
+check "repair adds the listed directory's entries and verifies" \
+  "$SLIMBUILD" build -q -t cli:list --metadata-file "$SB_T/list.json" "$L"
+check "what repair added is reported" jqe '."slimbuild.repaired" > 0' "$SB_T/list.json"
+"$SLIMBUILD" unpack cli:list "$SB_T/listroot" >/dev/null
+check "the repaired image holds a listed entry" test -e "$SB_T/listroot/usr/share/common-licenses/GPL-2"
+check "--include of the listed directory verifies without repair" \
+  "$SLIMBUILD" build -q -t cli:list2 --no-repair --include /usr/share/common-licenses "$L"
 
 # -- --push and -o type=registry to a real registry
 sb_start_registry

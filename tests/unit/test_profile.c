@@ -164,7 +164,8 @@ static void shell_case(bool force_ptrace)
 	expect(&r, "/etc/ld.so.cache", SB_PATH_EXISTS, NULL);
 	expect(&r, "/etc/hostname", SB_PATH_EXISTS, NULL); /* relative, after cd */
 	expect(&r, "/etc", SB_PATH_EXISTS | SB_PATH_DIR, NULL);
-	expect(&r, "/usr/share", SB_PATH_EXISTS | SB_PATH_DIR, NULL);
+	expect(&r, "/usr/share", SB_PATH_EXISTS | SB_PATH_DIR | SB_PATH_LISTED, NULL); /* ls */
+	assert_false(sb_trace_result_find(&r, "/etc")->flags & SB_PATH_LISTED);   /* cd only */
 	expect(&r, "/nonexistent", SB_PATH_MISSING, NULL);
 	/* dash's PATH search */
 	expect(&r, "/usr/local/bin/cat", SB_PATH_MISSING, NULL);
