@@ -14,6 +14,11 @@
  *   source, its owner; context files become 0:0; --chown and --chmod
  *   apply to everything copied. Symlinks below a source are copied as
  *   symlinks; hard links within one source stay links.
+ * - --parents: a source is an include pattern of a walk from its pivot
+ *   (no symlink below the pivot followed; one named last is copied as
+ *   one; nothing matched, nothing copied). Every item keeps its path, so
+ *   slimbuild also keeps hard links between the sources of the
+ *   instruction, which fsutil, copying each source apart, does not.
  *
  * Every write goes through a descriptor: the destination's directories are
  * resolved with openat2(RESOLVE_IN_ROOT), so a symlink in the image (to
@@ -260,7 +265,7 @@ static int place_file(struct copier *c, const struct entry *e, int srcfd, int ta
 			sb_autoclose int tfd = -1;
 			if (c->links[i].dev != e->st.st_dev || c->links[i].ino != e->st.st_ino)
 				continue;
-			tfd = open_parent(target, c->links[i].dst, &tleaf, err);
+			tfd = open_parent(c->target_rel ? c->spec->dst_fd : target, c->links[i].dst, &tleaf, err);
 			if (tfd < 0)
 				return -1;
 			if (linkat(tfd, tleaf, pfd, leaf, 0) < 0)
@@ -270,7 +275,7 @@ static int place_file(struct copier *c, const struct entry *e, int srcfd, int ta
 		c->links = sb_xgrow(c->links, &c->alinks, c->nlinks + 1, sizeof(*c->links));
 		c->links[c->nlinks].dev = e->st.st_dev;
 		c->links[c->nlinks].ino = e->st.st_ino;
-		c->links[c->nlinks].dst = sb_xstrdup(dst);
+		c->links[c->nlinks].dst = c->target_rel ? sb_copy_join(c->target_rel, dst) : sb_xstrdup(dst);
 		c->nlinks++;
 	}
 	in = open_entry(srcfd, e->rel);
@@ -313,6 +318,13 @@ static int place_other(struct copier *c, const struct entry *e, int pfd, const c
 	return 0;
 }
 
+static void forget_links(struct copier *c)
+{
+	for (size_t i = 0; i < c->nlinks; i++)
+		free(c->links[i].dst);
+	c->nlinks = 0;
+}
+
 static void add_pending(struct copier *c, const char *dst, const struct stat *st)
 {
 	c->dirs = sb_xgrow(c->dirs, &c->adirs, c->ndirs + 1, sizeof(*c->dirs));
@@ -338,9 +350,8 @@ static int finish_dirs(struct copier *c, int target, struct sb_error **err)
 		free(d->dst);
 	}
 	c->ndirs = 0;
-	for (size_t i = 0; i < c->nlinks; i++)
-		free(c->links[i].dst);
-	c->nlinks = 0;
+	if (!c->target_rel)
+		forget_links(c);
 	return ret;
 }
 
@@ -687,10 +698,13 @@ static int do_job(struct copier *c, struct job *j, struct sb_error **err)
 	if (c->digest_only)
 		return hash_tree(c, j->name ? j->name : it->path, &j->t, srcfd, err);
 	if (j->name) {
+		sb_autofree char *dirs = sb_copy_dir_of(j->name);
 		target = make_parents(c, j, err);
 		if (target < 0)
 			return -1;
 		name = sb_xstrdup(sb_copy_base_of(j->name));
+		free(c->target_rel);
+		c->target_rel = sb_copy_join(c->dest, dirs);
 	} else if (prepare_target(c, &it->st, sb_copy_base_of(*it->path ? it->path : "/"), true, &target, &name, err) < 0) {
 		return -1;
 	}
@@ -746,6 +760,8 @@ static int copier_init(struct copier *c, const struct sb_copy_spec *spec, bool d
 
 static void copier_release(struct copier *c)
 {
+	forget_links(c);
+	free(c->target_rel);
 	sb_patterns_free(c->excludes);
 	sb_chmod_release(&c->mode);
 	free(c->dest);

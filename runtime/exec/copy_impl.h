@@ -45,7 +45,11 @@ struct copier {
 	bool dest_dir; /* written with a trailing "/" (or several sources) */
 	bool root;     /* euid 0: owners and device nodes can be set */
 	unsigned char *buf;
-	/* per placed tree */
+	/* per placed tree; with --parents, per instruction: every item keeps
+	 * its path, so a file linked to one placed before (by any source)
+	 * becomes a link to it, and link paths are then below the
+	 * destination root (target_rel says where the tree's target is) */
+	char *target_rel;
 	struct hardlink *links;
 	size_t nlinks, alinks;
 	struct pending_dir *dirs;

@@ -703,6 +703,18 @@ static void test_copy_parents(void **state)
 		assert_true(k == 1 && buf[0] == 'b');
 		assert_int_equal(lst(f, "r/a").st_mode & 07777, 0711);
 	}
+	/* one instruction keeps hard links between its sources */
+	sh("mkdir -p %s/src/h1 %s/src/h2 && echo linked > %s/src/h1/x && ln %s/src/h1/x %s/src/h2/y", f->dir, f->dir,
+	   f->dir, f->dir, f->dir);
+	{
+		const char *srcs[] = { "/h1/x", "/h2/y" };
+		spec_init(&s, f, srcs, 2, "/hl");
+		s.parents = true;
+		run_ok(&s);
+		assert_string_equal(content(f, "hl/h2/y"), "linked\n");
+		assert_int_equal(lst(f, "hl/h1/x").st_ino, lst(f, "hl/h2/y").st_ino);
+		assert_int_equal(lst(f, "hl/h1/x").st_nlink, 2);
+	}
 }
 
 static void test_copy_heredoc(void **state)
