@@ -1,4 +1,5 @@
 /* The final slim stage as Dockerfile text. See stages.h. */
+#include <ctype.h>
 #include <jansson.h>
 
 #include "stages/stages.h"
@@ -33,6 +34,17 @@ static void add_word(struct sb_strbuf *out, const char *w, char escape)
 		sb_strbuf_addc(out, *p);
 	}
 	sb_strbuf_addc(out, '"');
+}
+
+/* A Dockerfile line cannot hold a line break: a value with one cannot be
+ * written (an instruction's arguments never span lines but through a
+ * continuation, which removes the break), and printing it as it is would
+ * let a value write instructions of its own. */
+static int one_line(const char *what, const char *v, struct sb_error **err)
+{
+	if (v && strpbrk(v, "\n\r"))
+		return sb_error_setx(err, EINVAL, "%s holds a line break, which a Dockerfile cannot express", what);
+	return 0;
 }
 
 /* A value for an instruction that takes the rest of its line (USER,
@@ -93,7 +105,7 @@ static void add_duration(struct sb_strbuf *out, int64_t ns)
 		sb_strbuf_addf(out, "%lldns", (long long)ns);
 }
 
-static int add_healthcheck(struct sb_strbuf *out, json_t *hc, struct sb_error **err)
+static int add_healthcheck(struct sb_strbuf *out, json_t *hc, char escape, struct sb_error **err)
 {
 	json_t *test = json_object_get(hc, "Test");
 	const char *kind = json_string_value(json_array_get(test, 0));
@@ -119,9 +131,16 @@ static int add_healthcheck(struct sb_strbuf *out, json_t *hc, struct sb_error **
 	if (json_integer_value(json_object_get(hc, "Retries")) > 0)
 		sb_strbuf_addf(out, " --retries=%lld", (long long)json_integer_value(json_object_get(hc, "Retries")));
 	sb_strbuf_adds(out, " CMD ");
-	if (!strcmp(kind, "CMD-SHELL") && json_array_size(test) == 2 &&
-	    !strchr(json_string_value(json_array_get(test, 1)), '\n')) {
-		sb_strbuf_adds(out, json_string_value(json_array_get(test, 1)));
+	if (!strcmp(kind, "CMD-SHELL") && json_array_size(test) == 2) {
+		/* the rest of the line, as written: not expanded, but trimmed,
+		 * and a trailing escape would continue it */
+		const char *sh = json_string_value(json_array_get(test, 1));
+		size_t n = strlen(sh);
+		if (!n || strpbrk(sh, "\n\r") || sh[n - 1] == escape || isspace((unsigned char)sh[0]) ||
+		    isspace((unsigned char)sh[n - 1]))
+			return sb_error_setx(err, EINVAL, "the image's Healthcheck command cannot be written as a "
+							  "Dockerfile line");
+		sb_strbuf_adds(out, sh);
 	} else if (!strcmp(kind, "CMD")) {
 		json_t *rest = json_array();
 		for (size_t i = 1; i < json_array_size(test); i++)
@@ -171,6 +190,11 @@ int sb_slim_stage_print(const struct sb_slim_stage *s, struct sb_strbuf *out, st
 	sb_strbuf_adds(out, s->name);
 	sb_strbuf_addc(out, '\n');
 
+	if (one_line("the stage name", s->from, err) < 0 || one_line("the files' directory", s->files_dir, err) < 0)
+		goto out;
+	for (size_t i = 0; i < s->nexcludes; i++)
+		if (one_line("an exclude pattern", s->excludes[i], err) < 0)
+			goto out;
 	if (s->npaths) {
 		/* The parser splits a shell-form COPY at whitespace before any
 		 * quote is seen: a path holding one needs the JSON form, whose
@@ -253,6 +277,8 @@ int sb_slim_stage_print(const struct sb_slim_stage *s, struct sb_strbuf *out, st
 			if (!eq || eq == kv)
 				continue;
 			key = sb_xstrndup(kv, (size_t)(eq - kv));
+			if (one_line("an Env entry", kv, err) < 0)
+				goto out;
 			sb_strbuf_addf(out, " %c\n    ", esc);
 			add_word(out, key, esc);
 			sb_strbuf_addc(out, '=');
@@ -268,6 +294,8 @@ int sb_slim_stage_print(const struct sb_slim_stage *s, struct sb_strbuf *out, st
 		json_t *val;
 		sb_strbuf_adds(out, "LABEL");
 		json_object_foreach(v, k, val) {
+			if (one_line("a label", k, err) < 0 || one_line("a label's value", json_string_value(val), err) < 0)
+				goto out;
 			sb_strbuf_addf(out, " %c\n    ", esc);
 			add_word(out, k, esc);
 			sb_strbuf_addc(out, '=');
@@ -283,6 +311,8 @@ int sb_slim_stage_print(const struct sb_slim_stage *s, struct sb_strbuf *out, st
 		json_t *p;
 		sb_strbuf_adds(out, "EXPOSE");
 		json_object_foreach(v, k, p) {
+			if (one_line("an exposed port", k, err) < 0)
+				goto out;
 			sb_strbuf_addc(out, ' ');
 			add_word(out, k, esc);
 		}
@@ -297,23 +327,29 @@ int sb_slim_stage_print(const struct sb_slim_stage *s, struct sb_strbuf *out, st
 		sb_strbuf_addc(out, '\n');
 		json_decref(a);
 	}
-	if (json_string_length(json_object_get(cfg, "User"))) {
-		sb_strbuf_adds(out, "USER ");
-		add_rest(out, json_string_value(json_object_get(cfg, "User")), esc);
-		sb_strbuf_addc(out, '\n');
-	}
-	if (json_string_length(json_object_get(cfg, "WorkingDir"))) {
-		sb_strbuf_adds(out, "WORKDIR ");
-		add_rest(out, json_string_value(json_object_get(cfg, "WorkingDir")), esc);
-		sb_strbuf_addc(out, '\n');
-	}
-	if (json_string_length(json_object_get(cfg, "StopSignal"))) {
-		sb_strbuf_adds(out, "STOPSIGNAL ");
-		add_rest(out, json_string_value(json_object_get(cfg, "StopSignal")), esc);
-		sb_strbuf_addc(out, '\n');
+	{
+		static const char *const rest[][2] = { { "User", "USER" }, { "WorkingDir", "WORKDIR" },
+							 { "StopSignal", "STOPSIGNAL" } };
+		for (size_t i = 0; i < SB_ARRAY_SIZE(rest); i++) {
+			const char *val = json_string_value(json_object_get(cfg, rest[i][0]));
+			size_t n = val ? strlen(val) : 0;
+			if (!n)
+				continue;
+			if (one_line(rest[i][0], val, err) < 0)
+				goto out;
+			/* the parser trims the line and reads a trailing escape
+			 * as a continuation */
+			if (val[n - 1] == esc || isspace((unsigned char)val[0]) || isspace((unsigned char)val[n - 1])) {
+				sb_error_setx(err, EINVAL, "%s %s cannot be written as a Dockerfile line", rest[i][0], val);
+				goto out;
+			}
+			sb_strbuf_addf(out, "%s ", rest[i][1]);
+			add_rest(out, val, esc);
+			sb_strbuf_addc(out, '\n');
+		}
 	}
 	v = json_object_get(cfg, "Healthcheck");
-	if (json_is_object(v) && add_healthcheck(out, v, err) < 0)
+	if (json_is_object(v) && add_healthcheck(out, v, esc, err) < 0)
 		goto out;
 	v = json_object_get(cfg, "Entrypoint");
 	if (all_strings(v)) {
