@@ -14,31 +14,12 @@
 #include "frontend/progress_ui.h"
 #include "frontend/store_cli.h"
 #include "runtime/core/fs.h"
+#include "runtime/core/strv.h"
 #include "runtime/exec/exec.h"
 #include "runtime/exec/slim.h"
 #include "stages/stages.h"
 #include "runtime/layer/layer.h"
 #include "runtime/store/archive.h"
-
-struct strv {
-	char **v;
-	size_t n;
-};
-
-static void strv_add(struct strv *s, char *x)
-{
-	s->v = sb_xrealloc(s->v, (s->n + 2) * sizeof(char *));
-	s->v[s->n++] = x;
-	s->v[s->n] = NULL;
-}
-
-static void strv_release(struct strv *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	memset(s, 0, sizeof(*s));
-}
 
 struct output_spec {
 	char *type; /* image (default), oci, docker, tar, local, registry */
@@ -94,7 +75,7 @@ static void output_release(struct output_spec *o)
 }
 
 /* --secret id=ID,src=PATH | id=ID,env=VAR | id=ID (env ID, as docker) */
-static int parse_secret(const char *s, const char *tmpdir, struct sb_build_secret *out, struct strv *owned,
+static int parse_secret(const char *s, const char *tmpdir, struct sb_build_secret *out, struct sb_strv *owned,
 			struct sb_error **err)
 {
 	sb_autofree char *copy = sb_xstrdup(s);
@@ -116,7 +97,7 @@ static int parse_secret(const char *s, const char *tmpdir, struct sb_build_secre
 	}
 	if (!id)
 		return sb_error_setx(err, EINVAL, "--secret %s: id is required", s);
-	strv_add(owned, sb_xstrdup(id));
+	sb_strv_push(owned, sb_xstrdup(id));
 	out->id = owned->v[owned->n - 1];
 	if (!src) {
 		/* from the environment: written to a private file */
@@ -130,9 +111,9 @@ static int parse_secret(const char *s, const char *tmpdir, struct sb_build_secre
 			free(path);
 			return -1;
 		}
-		strv_add(owned, path);
+		sb_strv_push(owned, path);
 	} else {
-		strv_add(owned, sb_xstrdup(src));
+		sb_strv_push(owned, sb_xstrdup(src));
 	}
 	out->src = owned->v[owned->n - 1];
 	return 0;
@@ -400,7 +381,7 @@ int sb_cmd_build(int argc, char **argv)
 	};
 	struct sb_build_opts bo;
 	struct sb_build_result res;
-	struct strv tags = { 0 }, args = { 0 }, labels = { 0 }, hosts = { 0 }, secret_specs = { 0 }, owned = { 0 };
+	struct sb_strv tags = { 0 }, args = { 0 }, labels = { 0 }, hosts = { 0 }, secret_specs = { 0 }, owned = { 0 };
 	struct sb_build_secret *secrets = NULL;
 	struct output_spec *outputs = NULL;
 	size_t noutputs = 0;
@@ -420,7 +401,7 @@ int sb_cmd_build(int argc, char **argv)
 	struct sb_slim_result sres;
 	struct sb_probe *probes = NULL;
 	size_t nprobes = 0;
-	struct strv includes = { 0 };
+	struct sb_strv includes = { 0 };
 	struct sb_profile_record record;
 	bool have_record = false;
 	const char *profile_in = NULL, *profile_out = NULL, *seccomp_out = NULL, *dockerfile_out = NULL;
@@ -434,11 +415,11 @@ int sb_cmd_build(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+f:t:o:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': file = optarg; break;
-		case 't': strv_add(&tags, sb_xstrdup(optarg)); break;
+		case 't': sb_strv_push(&tags, sb_xstrdup(optarg)); break;
 		case OPT_BUILD_ARG:
 			/* "K" alone: K's value from the environment; unset there,
 			 * the plan's own rules for a valueless build arg apply */
-			strv_add(&args, sb_cli_build_arg(optarg) ?: sb_xstrdup(optarg));
+			sb_strv_push(&args, sb_cli_build_arg(optarg) ?: sb_xstrdup(optarg));
 			break;
 		case OPT_TARGET: target = optarg; break;
 		case OPT_PLATFORM: {
@@ -453,7 +434,7 @@ int sb_cmd_build(int argc, char **argv)
 		}
 		case OPT_NO_CACHE: bo.no_cache = true; break;
 		case OPT_PULL: bo.pull = true; break;
-		case OPT_LABEL: strv_add(&labels, sb_xstrdup(optarg)); break;
+		case OPT_LABEL: sb_strv_push(&labels, sb_xstrdup(optarg)); break;
 		case 'o': {
 			int r;
 			outputs = sb_xrealloc(outputs, (noutputs + 1) * sizeof(*outputs));
@@ -490,7 +471,7 @@ int sb_cmd_build(int argc, char **argv)
 				goto out;
 			}
 			break;
-		case OPT_SECRET: strv_add(&secret_specs, sb_xstrdup(optarg)); break;
+		case OPT_SECRET: sb_strv_push(&secret_specs, sb_xstrdup(optarg)); break;
 		case OPT_ADD_HOST: {
 			/* docker accepts host:ip and host=ip */
 			char *h = sb_xstrdup(optarg), *eq = strchr(h, '=');
@@ -501,7 +482,7 @@ int sb_cmd_build(int argc, char **argv)
 				rc = sb_cli_usage_error("build", "--add-host takes HOST:IP, not '%s'", optarg);
 				goto out;
 			}
-			strv_add(&hosts, h);
+			sb_strv_push(&hosts, h);
 			break;
 		}
 		case OPT_SLIM: slim = true; break;
@@ -533,7 +514,7 @@ int sb_cmd_build(int argc, char **argv)
 				rc = sb_cli_usage_error("build", "--include takes an absolute path or glob, not '%s'", optarg);
 				goto out;
 			}
-			strv_add(&includes, sb_xstrdup(optarg));
+			sb_strv_push(&includes, sb_xstrdup(optarg));
 			break;
 		case OPT_PROFILE: profile_in = optarg; break;
 		case OPT_PROFILE_OUT: profile_out = optarg; break;
@@ -687,8 +668,6 @@ int sb_cmd_build(int argc, char **argv)
 		so.compression = (enum sb_compression)compression;
 		so.progress = &ui.sink;
 		so.build = &bo;
-		so.fat_ref = res.target_ref;
-		so.escape = res.escape;
 		if (sb_slim(&store, &res.manifest, &so, &sres, &err) < 0)
 			goto fail_ui;
 		slimmed = !sres.skipped;
@@ -808,7 +787,7 @@ out:
 	for (size_t i = 0; i < nprobes; i++)
 		sb_probe_release(&probes[i]);
 	free(probes);
-	strv_release(&includes);
+	sb_strv_release(&includes);
 	if (tmpdir)
 		sb_rm_rf(AT_FDCWD, tmpdir, NULL);
 	if (store_open)
@@ -821,11 +800,11 @@ out:
 	free(outputs);
 	free(secrets);
 	sb_strbuf_release(&dockerfile);
-	strv_release(&tags);
-	strv_release(&args);
-	strv_release(&labels);
-	strv_release(&hosts);
-	strv_release(&secret_specs);
-	strv_release(&owned);
+	sb_strv_release(&tags);
+	sb_strv_release(&args);
+	sb_strv_release(&labels);
+	sb_strv_release(&hosts);
+	sb_strv_release(&secret_specs);
+	sb_strv_release(&owned);
 	return rc;
 }

@@ -7,16 +7,6 @@
 #include "parser/shell.h"
 #include "stages/stages.h"
 
-struct build_args {
-	char **v;
-	size_t n;
-};
-
-static void build_args_release(struct build_args *b)
-{
-	sb_strv_free(b->v, b->n);
-}
-
 static int print_plan(const struct sb_dockerfile *df, const struct sb_plan_opts *opts)
 {
 	struct sb_error *err = NULL;
@@ -58,9 +48,7 @@ int sb_cmd_parse(int argc, char **argv)
 	const char *file = NULL;
 	bool json = false, stages = false;
 	struct sb_plan_opts popts = { 0 };
-	struct build_args bargs __attribute__((cleanup(build_args_release))) = {
-		sb_xcalloc((size_t)argc + 1, sizeof(char *)), 0
-	};
+	struct sb_strv bargs __attribute__((cleanup(sb_strv_release))) = SB_STRV_INIT;
 	int rc;
 	struct sb_error *err = NULL;
 	struct sb_dockerfile *df;
@@ -79,7 +67,7 @@ int sb_cmd_parse(int argc, char **argv)
 		case 'b': {
 			char *v = sb_cli_build_arg(optarg);
 			if (v)
-				bargs.v[bargs.n++] = v;
+				sb_strv_push(&bargs, v);
 			break;
 		}
 		case 'h': return sb_cli_help("parse");

@@ -4,8 +4,8 @@
 #include <getopt.h>
 
 #include "frontend/cli.h"
-#include "parser/shell.h"
 #include "runtime/core/fs.h"
+#include "runtime/core/strv.h"
 #include "runtime/profile/record.h"
 #include "stages/stages.h"
 
@@ -21,8 +21,7 @@ int sb_cmd_rewrite(int argc, char **argv)
 	};
 	const char *file = "Dockerfile", *profile = NULL;
 	struct sb_plan_opts po = { 0 };
-	char **bargs = sb_xcalloc((size_t)argc + 1, sizeof(char *));
-	size_t nbargs = 0;
+	struct sb_strv bargs = SB_STRV_INIT;
 	struct sb_strbuf df = SB_STRBUF_INIT, pj = SB_STRBUF_INIT, out = SB_STRBUF_INIT;
 	struct sb_profile_record rec;
 	struct sb_error *err = NULL;
@@ -38,7 +37,7 @@ int sb_cmd_rewrite(int argc, char **argv)
 		case 'b': {
 			char *v = sb_cli_build_arg(optarg);
 			if (v)
-				bargs[nbargs++] = v;
+				sb_strv_push(&bargs, v);
 			break;
 		}
 		case 'h':
@@ -58,8 +57,8 @@ int sb_cmd_rewrite(int argc, char **argv)
 						   "substitution without a profile are not built yet");
 		goto out;
 	}
-	po.build_args = (const char *const *)bargs;
-	po.nbuild_args = nbargs;
+	po.build_args = (const char *const *)bargs.v;
+	po.nbuild_args = bargs.n;
 	if (sb_read_file(AT_FDCWD, file, 16u << 20, &df, &err) < 0 ||
 	    sb_read_file(AT_FDCWD, profile, 256u << 20, &pj, &err) < 0 ||
 	    sb_profile_record_parse(pj.buf, pj.len, &rec, &err) < 0) {
@@ -81,7 +80,7 @@ int sb_cmd_rewrite(int argc, char **argv)
 	rc = SB_EXIT_OK;
 out:
 	sb_profile_record_release(&rec);
-	sb_strv_free(bargs, nbargs);
+	sb_strv_release(&bargs);
 	sb_strbuf_release(&df);
 	sb_strbuf_release(&pj);
 	sb_strbuf_release(&out);

@@ -258,29 +258,12 @@ static int32_t rr_next(struct rune_reader *rr)
 	return ch;
 }
 
-struct strv {
-	char **v;
-	size_t n, alloc;
-};
-
-static void strv_push(struct strv *sv, char *s)
-{
-	sv->v = sb_xgrow(sv->v, &sv->alloc, sv->n + 1, sizeof(*sv->v));
-	sv->v[sv->n++] = s;
-}
-
-static void strv_release(struct strv *sv)
-{
-	sb_strv_free(sv->v, sv->n);
-	memset(sv, 0, sizeof(*sv));
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void strv_sort_unique(struct strv *sv)
+static void strv_sort_unique(struct sb_strv *sv)
 {
 	size_t j = 0;
 
@@ -312,7 +295,7 @@ struct shword {
 	/* BuildKit's shellWord.wordsBuffer: one buffer shared by every
 	 * processStopOn frame and cleared when a frame starts. */
 	struct sb_strbuf wordbuf;
-	struct strv matched, unmatched;
+	struct sb_strv matched, unmatched;
 };
 
 static int too_large(const struct shword *sw, struct sb_error **err)
@@ -368,7 +351,7 @@ static int sh_add_rune(struct shword *sw, struct sb_strbuf *sb, int32_t r, struc
 /* Go's wordsStruct. Its text goes to sw->wordbuf, shared by all frames as
  * in BuildKit; only the outermost frame keeps the words it finishes. */
 struct words {
-	struct strv v;
+	struct sb_strv v;
 	size_t *lens; /* byte length of each word: a word may hold a NUL */
 	size_t lens_alloc;
 	bool in_word;
@@ -380,7 +363,7 @@ static void words_flush(struct shword *sw, struct words *w)
 	if (w->keep) {
 		w->lens = sb_xgrow(w->lens, &w->lens_alloc, w->v.n + 1, sizeof(*w->lens));
 		w->lens[w->v.n] = sw->wordbuf.len;
-		strv_push(&w->v, sb_xstrndup(sw->wordbuf.buf, sw->wordbuf.len));
+		sb_strv_push(&w->v, sb_xstrndup(sw->wordbuf.buf, sw->wordbuf.len));
 	}
 	sb_strbuf_reset(&sw->wordbuf);
 	w->in_word = false;
@@ -446,7 +429,7 @@ static const char *get_env(struct shword *sw, const char *name, size_t len, bool
 
 	if (sw->env && sw->env->get)
 		v = sw->env->get(sw->env->ctx, name, len);
-	strv_push(v ? &sw->matched : &sw->unmatched, sb_xstrndup(name, len));
+	sb_strv_push(v ? &sw->matched : &sw->unmatched, sb_xstrndup(name, len));
 	*set = v != NULL;
 	return v ? v : "";
 }
@@ -1071,7 +1054,7 @@ static int expand_modifier(struct shword *sw, const struct sb_strbuf *name, cons
 	}
 out:
 	sb_strbuf_release(&word);
-	strv_release(&w.v);
+	sb_strv_release(&w.v);
 	sb_error_free(sub);
 	return rc;
 }
@@ -1126,7 +1109,7 @@ out:
 	pattern_release(&re);
 	sb_strbuf_release(&pat);
 	sb_strbuf_release(&repl);
-	strv_release(&w.v);
+	sb_strv_release(&w.v);
 	sb_error_free(sub);
 	return rc;
 }
@@ -1237,15 +1220,6 @@ void sb_shlex_env_from_list(struct sb_shlex_env *env, struct sb_shlex_envlist *l
 	env->ctx = list;
 }
 
-void sb_strv_free(char **v, size_t n)
-{
-	if (!v)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 void sb_shlex_result_release(struct sb_shlex_result *res)
 {
 	free(res->result);
@@ -1286,10 +1260,10 @@ int sb_shlex_process(const struct sb_shlex *lex, const char *word, size_t len, c
 		else
 			sb_error_free(e);
 		sb_strbuf_release(&result);
-		strv_release(&top.v);
+		sb_strv_release(&top.v);
 		free(top.lens);
-		strv_release(&sw.matched);
-		strv_release(&sw.unmatched);
+		sb_strv_release(&sw.matched);
+		sb_strv_release(&sw.unmatched);
 		sb_strbuf_release(&sw.wordbuf);
 		return -1;
 	}

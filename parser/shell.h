@@ -10,6 +10,7 @@
 #define SB_PARSER_SHELL_H
 
 #include "runtime/core/error.h"
+#include "runtime/core/strv.h"
 
 /* Bounds BuildKit does not have. One call builds at most max_len bytes in
  * all (results, words, intermediate strings, pattern matchers), so nested
@@ -89,8 +90,5 @@ int sb_shlex_process_word(const struct sb_shlex *lex, const char *word,
 int sb_shlex_process_words(const struct sb_shlex *lex, const char *word, size_t len,
 			   const struct sb_shlex_env *env, char ***words, size_t *nwords,
 			   struct sb_error **err);
-
-/* Free a vector of n strings and the vector. */
-void sb_strv_free(char **v, size_t n);
 
 #endif

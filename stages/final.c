@@ -155,6 +155,23 @@ static int add_healthcheck(struct sb_strbuf *out, json_t *hc, char escape, struc
 	return 0;
 }
 
+/* One " KEY=VALUE" of ENV or LABEL on a continued line, each side
+ * quoted, an empty value as "". */
+static int add_kv(struct sb_strbuf *out, const char *key, const char *val, char esc, const char *what,
+		  struct sb_error **err)
+{
+	if (one_line(what, key, err) < 0 || one_line(what, val, err) < 0)
+		return -1;
+	sb_strbuf_addf(out, " %c\n    ", esc);
+	add_word(out, key, esc);
+	sb_strbuf_addc(out, '=');
+	if (*val)
+		add_word(out, val, esc);
+	else
+		sb_strbuf_adds(out, "\"\"");
+	return 0;
+}
+
 /* A heredoc word that no line of data equals. */
 static bool heredoc_fits(const char *word, const char *data)
 {
@@ -277,15 +294,8 @@ int sb_slim_stage_print(const struct sb_slim_stage *s, struct sb_strbuf *out, st
 			if (!eq || eq == kv)
 				continue;
 			key = sb_xstrndup(kv, (size_t)(eq - kv));
-			if (one_line("an Env entry", kv, err) < 0)
+			if (add_kv(out, key, eq + 1, esc, "an Env entry", err) < 0)
 				goto out;
-			sb_strbuf_addf(out, " %c\n    ", esc);
-			add_word(out, key, esc);
-			sb_strbuf_addc(out, '=');
-			if (eq[1])
-				add_word(out, eq + 1, esc);
-			else
-				sb_strbuf_adds(out, "\"\"");
 		}
 		sb_strbuf_addc(out, '\n');
 	}
@@ -294,15 +304,9 @@ int sb_slim_stage_print(const struct sb_slim_stage *s, struct sb_strbuf *out, st
 		json_t *val;
 		sb_strbuf_adds(out, "LABEL");
 		json_object_foreach(v, k, val) {
-			if (one_line("a label", k, err) < 0 || one_line("a label's value", json_string_value(val), err) < 0)
+			const char *lv = json_string_value(val);
+			if (add_kv(out, k, lv ? lv : "", esc, "a label", err) < 0)
 				goto out;
-			sb_strbuf_addf(out, " %c\n    ", esc);
-			add_word(out, k, esc);
-			sb_strbuf_addc(out, '=');
-			if (json_string_length(val))
-				add_word(out, json_string_value(val), esc);
-			else
-				sb_strbuf_adds(out, "\"\"");
 		}
 		sb_strbuf_addc(out, '\n');
 	}

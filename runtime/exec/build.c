@@ -25,7 +25,6 @@ void sb_build_result_release(struct sb_build_result *r)
 		for (char **w = r->warnings; *w; w++)
 			free(*w);
 	free(r->warnings);
-	free(r->target_ref);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -486,11 +485,6 @@ int sb_build(const struct sb_build_opts *o, struct sb_build_result *res, struct 
 		for (size_t i = 0; i < x.plan->nbuild_args_unused; i++)
 			res->warnings[i] = sb_xasprintf("[Warning] One or more build-args [%s] were not consumed",
 							x.plan->build_args_unused[i]);
-	}
-	{
-		const struct sb_stage *t = &x.plan->stages[x.plan->target];
-		res->target_ref = t->name ? sb_xstrdup(t->name) : sb_xasprintf("%d", t->index);
-		res->escape = x.plan->escape;
 	}
 	x.states = sb_xcalloc(x.plan->nstages, sizeof(*x.states));
 	if (run_levels(&x, err) < 0)

@@ -67,8 +67,6 @@ struct sb_build_result {
 	char config_digest[SB_DIGEST_SIZE];
 	unsigned steps, cached;        /* steps run and steps taken from the cache */
 	char **warnings;               /* e.g. unused build args; NULL-terminated or NULL */
-	char *target_ref;              /* the target stage as COPY --from names it: its name or index */
-	char escape;                   /* the Dockerfile's escape character */
 };
 void sb_build_result_release(struct sb_build_result *r);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "runtime/core/fs.h"
+#include "runtime/core/strv.h"
 #include "runtime/exec/internal.h"
 #include "runtime/exec/slim.h"
 #include "runtime/profile/closure.h"
@@ -261,26 +262,6 @@ static uint64_t blobs_size(const struct sb_manifest *m)
 	return n;
 }
 
-struct strv {
-	char **v;
-	size_t n, alloc;
-};
-
-static void strv_add(struct strv *a, char *owned)
-{
-	a->v = sb_xgrow(a->v, &a->alloc, a->n + 2, sizeof(char *));
-	a->v[a->n++] = owned;
-	a->v[a->n] = NULL;
-}
-
-static void strv_free(struct strv *a)
-{
-	for (size_t i = 0; i < a->n; i++)
-		free(a->v[i]);
-	free(a->v);
-	memset(a, 0, sizeof(*a));
-}
-
 static int str_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -332,15 +313,15 @@ static size_t count_tree(int fd, size_t limit, int depth)
  * as copies of the source's). A directory the closure holds whole is one
  * source; one kept without its contents is a source whose contents are
  * excluded. */
-static void closure_sources(const struct slim *s, const struct sb_closure *c, struct strv *paths,
-			    struct strv *excludes)
+static void closure_sources(const struct slim *s, const struct sb_closure *c, struct sb_strv *paths,
+			    struct sb_strv *excludes)
 {
-	struct strv parents = { 0 }, whole = { 0 };
+	struct sb_strv parents = { 0 }, whole = { 0 };
 
 	for (size_t i = 0; i < c->n; i++) {
 		char *slash = strrchr(c->v[i].path, '/');
 		if (slash && slash != c->v[i].path)
-			strv_add(&parents, sb_xstrndup(c->v[i].path, (size_t)(slash - c->v[i].path)));
+			sb_strv_push(&parents, sb_xstrndup(c->v[i].path, (size_t)(slash - c->v[i].path)));
 	}
 	if (parents.n)
 		qsort(parents.v, parents.n, sizeof(char *), str_cmp);
@@ -362,22 +343,22 @@ static void closure_sources(const struct slim *s, const struct sb_closure *c, st
 				continue; /* a parent */
 			if (!has_child && fat > 0) {
 				/* kept empty */
-				strv_add(excludes, sb_xasprintf("%s/*", e->path + 1));
+				sb_strv_push(excludes, sb_xasprintf("%s/*", e->path + 1));
 			} else if (has_child) {
-				strv_add(&whole, sb_xstrdup(e->path));
+				sb_strv_push(&whole, sb_xstrdup(e->path));
 			}
 		}
-		strv_add(paths, sb_xstrdup(e->path));
+		sb_strv_push(paths, sb_xstrdup(e->path));
 	}
-	strv_free(&parents);
-	strv_free(&whole);
+	sb_strv_release(&parents);
+	sb_strv_release(&whole);
 }
 
 /* The generated status.d files, sorted by name. */
 static int read_generated(const char *dir, struct sb_inline **out, size_t *n, struct sb_error **err)
 {
 	sb_autofree char *sd = sb_xasprintf("%s/var/lib/dpkg/status.d", dir);
-	struct strv names = { 0 };
+	struct sb_strv names = { 0 };
 	DIR *d = opendir(sd);
 	struct dirent *e;
 	int rc = 0;
@@ -388,7 +369,7 @@ static int read_generated(const char *dir, struct sb_inline **out, size_t *n, st
 		return errno == ENOENT ? 0 : sb_error_set(err, errno, "open %s", sd);
 	while ((e = readdir(d)))
 		if (e->d_name[0] != '.')
-			strv_add(&names, sb_xstrdup(e->d_name));
+			sb_strv_push(&names, sb_xstrdup(e->d_name));
 	closedir(d);
 	if (names.n)
 		qsort(names.v, names.n, sizeof(char *), str_cmp);
@@ -406,7 +387,7 @@ static int read_generated(const char *dir, struct sb_inline **out, size_t *n, st
 		}
 		sb_strbuf_release(&sb);
 	}
-	strv_free(&names);
+	sb_strv_release(&names);
 	return rc;
 }
 
@@ -424,10 +405,11 @@ static int slim_dockerfile(struct slim *s, const struct sb_closure *c, const cha
 			   struct sb_strbuf *out, struct sb_error **err)
 {
 	const struct sb_build_opts *b = s->o->build;
-	struct strv paths = { 0 }, excludes = { 0 };
+	struct sb_strv paths = { 0 }, excludes = { 0 };
 	struct sb_inline *files = NULL;
 	size_t nfiles = 0;
 	struct sb_slim_stage st;
+	struct sb_plan_opts po;
 	char *cfg = NULL;
 	int rc = -1;
 
@@ -436,10 +418,6 @@ static int slim_dockerfile(struct slim *s, const struct sb_closure *c, const cha
 		goto out;
 	cfg = json_dumps(json_object_get(s->cfg.root, "config"), JSON_COMPACT);
 	memset(&st, 0, sizeof(st));
-	st.name = SB_SLIM_STAGE_NAME;
-	st.from = s->o->fat_ref;
-	st.source = fat_digest;
-	st.escape = s->o->escape;
 	st.paths = (const char *const *)paths.v;
 	st.npaths = paths.n;
 	st.excludes = (const char *const *)excludes.v;
@@ -448,18 +426,20 @@ static int slim_dockerfile(struct slim *s, const struct sb_closure *c, const cha
 	st.nfiles = nfiles;
 	st.files_dir = "/var/lib/dpkg/status.d/";
 	st.config_json = cfg;
-	/* printed from its JSON, as `rewrite --profile` prints it */
 	free(s->stage_json);
 	s->stage_json = sb_slim_stage_to_json(&st);
-	sb_strbuf_add(out, b->dockerfile, b->dockerfile_len);
-	if (b->dockerfile_len && b->dockerfile[b->dockerfile_len - 1] != '\n')
-		sb_strbuf_addc(out, '\n');
-	rc = sb_slim_stage_print_json(s->stage_json, &st, out, err);
+	/* printed the way `rewrite --profile` prints it from the record */
+	memset(&po, 0, sizeof(po));
+	po.target = b->target;
+	po.build_args = b->build_args;
+	po.nbuild_args = b->nbuild_args;
+	rc = sb_rewrite_slim(b->dockerfile_name ? b->dockerfile_name : "Dockerfile", b->dockerfile, b->dockerfile_len,
+			     &po, s->stage_json, fat_digest, out, err);
 out:
 	free(cfg);
 	free_generated(files, nfiles);
-	strv_free(&paths);
-	strv_free(&excludes);
+	sb_strv_release(&paths);
+	sb_strv_release(&excludes);
 	return rc;
 }
 

@@ -37,10 +37,9 @@ struct sb_slim_opts {
 	enum sb_compression compression;
 	const struct sb_progress *progress;
 	/* The build that made fat: the slim stage is appended to its
-	 * Dockerfile and built with its context and arguments. */
+	 * Dockerfile, copying from its target, and built with its context
+	 * and arguments. */
 	const struct sb_build_opts *build;
-	const char *fat_ref;  /* the target stage, as COPY --from names it */
-	char escape;          /* the Dockerfile's escape character */
 };
 void sb_slim_opts_init(struct sb_slim_opts *o);
 
