@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Helpers several test programs share. */
 static inline int sb_test_rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
@@ -38,5 +39,27 @@ static inline int sb_test_sh(const char *fmt, ...)
 	rc = system(cmd);
 	free(cmd);
 	return rc;
+}
+/* The Debian minbase rootfs the test suite extracts once per machine
+ * (tests/unit/test_sandbox.c makes it; CI runs that test first). */
+#define SB_TEST_BASE_ROOTFS "/var/cache/slimbuild/bookworm-minbase.d"
+
+/* Skip the running test unless cond holds. */
+#define SB_TEST_NEED(cond)          \
+	do {                        \
+		if (!(cond))        \
+			skip();     \
+	} while (0)
+
+/* A scratch directory (/tmp/PREFIX.XXXXXX) into dir, and DIR/lower
+ * (the test's own top layer) into lower when it is not NULL. */
+static inline void sb_test_scratch(char *dir, size_t n, const char *prefix, char *lower, size_t nlower)
+{
+	snprintf(dir, n, "/tmp/%s.XXXXXX", prefix);
+	assert_non_null(mkdtemp(dir));
+	if (lower) {
+		snprintf(lower, nlower, "%s/lower", dir);
+		assert_int_equal(mkdir(lower, 0755), 0);
+	}
 }
 #endif

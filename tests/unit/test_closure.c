@@ -17,7 +17,7 @@
 #include "runtime/profile/closure.h"
 
 static char tmp[64];
-static const char *base = "/var/cache/slimbuild/bookworm-minbase.d";
+static const char *base = SB_TEST_BASE_ROOTFS;
 static bool have_rootfs;
 static int run_no;
 
@@ -26,8 +26,7 @@ static int run_no;
 static int group_setup(void **state)
 {
 	(void)state;
-	snprintf(tmp, sizeof(tmp), "/tmp/sbclosure.XXXXXX");
-	assert_non_null(mkdtemp(tmp));
+	sb_test_scratch(tmp, sizeof(tmp), "sbclosure", NULL, 0);
 	have_rootfs = geteuid() == 0 && access(base, F_OK) == 0;
 	return 0;
 }
@@ -39,17 +38,9 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-#define NEED_ROOTFS()               \
-	do {                        \
-		if (!have_rootfs)   \
-			skip();     \
-	} while (0)
+#define NEED_ROOTFS() SB_TEST_NEED(have_rootfs)
 
-#define NEED_ROOT()                 \
-	do {                        \
-		if (geteuid() != 0) \
-			skip();     \
-	} while (0)
+#define NEED_ROOT() SB_TEST_NEED(geteuid() == 0)
 
 static char *fresh_dir(const char *what)
 {

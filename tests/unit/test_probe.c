@@ -20,30 +20,24 @@
 
 static char tmp[64];
 static char lower[128];
-static const char *base = "/var/cache/slimbuild/bookworm-minbase.d";
+static const char *base = SB_TEST_BASE_ROOTFS;
 static const char *lowers[3];
 static bool have_rootfs;
 
 static int group_setup(void **state)
 {
 	const char *src = getenv("SB_SOURCE_DIR");
-	char *cmd = NULL;
 	(void)state;
 	if (!src)
 		src = ".";
-	snprintf(tmp, sizeof(tmp), "/tmp/sbprobe.XXXXXX");
-	assert_non_null(mkdtemp(tmp));
-	snprintf(lower, sizeof(lower), "%s/lower", tmp);
-	assert_int_equal(mkdir(lower, 0755), 0);
+	sb_test_scratch(tmp, sizeof(tmp), "sbprobe", lower, sizeof(lower));
 	lowers[0] = lower;
 	lowers[1] = base;
 	lowers[2] = NULL;
 	have_rootfs = geteuid() == 0 && access(base, F_OK) == 0;
 	if (have_rootfs) {
-		assert_true(asprintf(&cmd, "cc -static -O2 -o %s/http_server %s/tests/profile/http_server.c", lower,
-				     src) >= 0);
-		assert_int_equal(system(cmd), 0);
-		free(cmd);
+		assert_int_equal(sb_test_sh("cc -static -O2 -o %s/http_server %s/tests/profile/http_server.c", lower, src),
+				 0);
 	}
 	return 0;
 }
@@ -55,11 +49,7 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-#define NEED_ROOTFS()                       \
-	do {                                \
-		if (!have_rootfs)           \
-			skip();             \
-	} while (0)
+#define NEED_ROOTFS() SB_TEST_NEED(have_rootfs)
 
 static struct sb_probe parse(enum sb_probe_kind kind, const char *spec)
 {

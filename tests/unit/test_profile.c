@@ -2,7 +2,7 @@
  * fallback) over real runs of the Debian minbase rootfs' shell and of a
  * static probe (tests/profile/trace_probe.c, built here with cc -static),
  * and the ELF closure against the rootfs' own loader as an oracle. */
-#include "tests/unit/sb_test.h"
+#include "tests/unit/sb_test_sandbox.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -17,9 +17,8 @@
 
 static char tmp[64];
 static char lower[128];
-static const char *base = "/var/cache/slimbuild/bookworm-minbase.d";
+static const char *base = SB_TEST_BASE_ROOTFS;
 static bool have_rootfs;
-static int run_no;
 
 #define sh sb_test_sh
 
@@ -29,10 +28,7 @@ static int group_setup(void **state)
 	(void)state;
 	if (!src)
 		src = ".";
-	snprintf(tmp, sizeof(tmp), "/tmp/sbprofile.XXXXXX");
-	assert_non_null(mkdtemp(tmp));
-	snprintf(lower, sizeof(lower), "%s/lower", tmp);
-	assert_int_equal(mkdir(lower, 0755), 0);
+	sb_test_scratch(tmp, sizeof(tmp), "sbprofile", lower, sizeof(lower));
 	have_rootfs = geteuid() == 0 && access(base, F_OK) == 0;
 	if (have_rootfs)
 		assert_int_equal(sh("cc -static -pthread -O2 -o %s/trace_probe %s/tests/profile/trace_probe.c", lower,
@@ -48,33 +44,12 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-#define NEED_ROOTFS()                               \
-	do {                                        \
-		if (!have_rootfs)                   \
-			skip();                     \
-	} while (0)
+#define NEED_ROOTFS() SB_TEST_NEED(have_rootfs)
 
 /* A spec over a fresh overlay of the test layer and the minbase rootfs. */
 static void fresh_spec(struct sb_sandbox_spec *spec)
 {
-	static const char *lowers[3];
-	static char upper[128], work[128], merged[128];
-	run_no++;
-	snprintf(upper, sizeof(upper), "%s/upper%d", tmp, run_no);
-	snprintf(work, sizeof(work), "%s/work%d", tmp, run_no);
-	snprintf(merged, sizeof(merged), "%s/merged%d", tmp, run_no);
-	assert_int_equal(mkdir(upper, 0755), 0);
-	assert_int_equal(mkdir(work, 0755), 0);
-	assert_int_equal(mkdir(merged, 0755), 0);
-	lowers[0] = lower;
-	lowers[1] = base;
-	lowers[2] = NULL;
-	sb_sandbox_spec_init(spec);
-	spec->rootfs = merged;
-	spec->lower_dirs = lowers;
-	spec->upper_dir = upper;
-	spec->work_dir = work;
-	spec->timeout = 120;
+	sb_test_fresh_spec(spec, tmp, lower, base, 120);
 }
 
 /* Run argv, traced when tr is non-NULL; output (stdout and stderr) in out.

@@ -3,7 +3,7 @@
  * from tests/sandbox/probe.c) as root. Each run gets a fresh overlay over
  * one extracted rootfs, so the tests also prove that writes land in the
  * upper directory. */
-#include "tests/unit/sb_test.h"
+#include "tests/unit/sb_test_sandbox.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -20,9 +20,8 @@
 
 static char tmp[64];   /* scratch for the whole run */
 static char lower[128];
-static char upper[128], work[128], merged[128];
+static const char *upper; /* the last fresh_spec's upper directory */
 static bool have_rootfs;
-static int run_no;
 
 #define sh sb_test_sh
 
@@ -37,10 +36,7 @@ static int group_setup(void **state)
 	(void)state;
 	if (!src)
 		src = ".";
-	snprintf(tmp, sizeof(tmp), "/tmp/sbsandbox.XXXXXX");
-	assert_non_null(mkdtemp(tmp));
-	snprintf(lower, sizeof(lower), "%s/lower", tmp);
-	assert_int_equal(mkdir(lower, 0755), 0);
+	sb_test_scratch(tmp, sizeof(tmp), "sbsandbox", lower, sizeof(lower));
 	snprintf(base, sizeof(base), "%s/bookworm-minbase.d", cache);
 	if (geteuid() != 0)
 		return 0;
@@ -71,23 +67,7 @@ static int group_teardown(void **state)
 /* A spec over a fresh upper directory. */
 static void fresh_spec(struct sb_sandbox_spec *spec)
 {
-	static const char *lowers[3];
-	run_no++;
-	snprintf(upper, sizeof(upper), "%s/upper%d", tmp, run_no);
-	snprintf(work, sizeof(work), "%s/work%d", tmp, run_no);
-	snprintf(merged, sizeof(merged), "%s/merged%d", tmp, run_no);
-	assert_int_equal(mkdir(upper, 0755), 0);
-	assert_int_equal(mkdir(work, 0755), 0);
-	assert_int_equal(mkdir(merged, 0755), 0);
-	lowers[0] = lower;
-	lowers[1] = base;
-	lowers[2] = NULL;
-	sb_sandbox_spec_init(spec);
-	spec->rootfs = merged;
-	spec->lower_dirs = lowers;
-	spec->upper_dir = upper;
-	spec->work_dir = work;
-	spec->timeout = 60;
+	upper = sb_test_fresh_spec(spec, tmp, lower, base, 60);
 }
 
 /* Run spec with stdout and stderr captured into out; returns what
@@ -121,11 +101,7 @@ static void run_sh(const char *script, struct sb_sandbox_spec *spec, int want_rc
 		fail_msg("script exited %d (want %d): %s\noutput:\n%s", rc, want_rc, script, out->buf);
 }
 
-#define NEED_ROOTFS()                                       \
-	do {                                                \
-		if (!have_rootfs || geteuid() != 0)         \
-			skip();                             \
-	} while (0)
+#define NEED_ROOTFS() SB_TEST_NEED(have_rootfs)
 
 /* ------------------------------------------------------------ USER unit */
 
