@@ -2,10 +2,9 @@
 # The example apps (examples/*/): each fat Dockerfile built with slimbuild,
 # measured (compressed layers, unpacked size, files), loaded into podman and
 # run under the probes in its examples/NAME/probes (format: examples/PROBES.md).
-# Once `slimbuild build` slims, each is built slim with the same probes as
-# --http-probe/--probe-cmd flags, run again, and must answer every probe
-# exactly as the fat image did and stay below examples/NAME/max-slim-size;
-# until then those checks are reported as skipped.
+# Then each is built slim with the same probes as --http-probe/--probe-cmd
+# flags, run again, and must answer every probe exactly as the fat image
+# did and stay below examples/NAME/max-slim-size.
 #
 # HTTP services run with `--network none` (a network namespace holding only
 # loopback, no ports published, nothing left in the host's firewall), and the
@@ -19,8 +18,6 @@ EX=$SB_SOURCE_DIR/examples
 read -ra NAMES <<<"${SB_EXAMPLES:-python-web node-web c-tls shell-app}"
 P=(podman --root "$SB_T/podman" --runroot "$SB_T/podman-run" --storage-driver overlay)
 RUNOPTS=(--runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network none)
-SKIP=0
-skip() { SKIP=$((SKIP + 1)); echo "skip - $*"; }
 T0=$(date +%s)
 
 BASE_TAR=$(sb_base_rootfs_tar)
@@ -132,68 +129,48 @@ measure() {
 }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 
-# -- is slimming there yet? `--slim` answers exit 2 "not available yet", and
-# the probe flags are unknown options, until it is.
-mkdir -p "$SB_T/detect"
-printf 'FROM debian:bookworm\nCMD ["true"]\n' >"$SB_T/detect/Dockerfile"
-set +e
-"$SLIMBUILD" build --slim --probe-cmd '' -q -t detect:slim "$SB_T/detect" >/dev/null 2>"$SB_T/detect.err"
-rc=$?
-set -e
-SLIM=1
-if [ "$rc" = 2 ] && grep -qE 'not available yet|unknown option' "$SB_T/detect.err"; then SLIM=0; fi
+# build_and_probe NAME DIR KIND BUILD-FLAGS...: build NAME:KIND from DIR,
+# measure it, load it into podman and run the probes against it (results in
+# $SB_T/NAME.KIND.res). Sets BT (build seconds), COMP, UNP, FILES (measure);
+# returns 1 when the build fails.
+build_and_probe() {
+  local name=$1 dir=$2 kind=$3 t rc
+  shift 3
+  t=$(date +%s)
+  set +e
+  "$SLIMBUILD" build --progress plain "$@" -t "$name:$kind" "$dir" >"$SB_T/$name.$kind.log" 2>&1
+  rc=$?
+  set -e
+  BT=$(($(date +%s) - t))
+  check "$name: the $kind image builds (${BT}s)" [ "$rc" = 0 ]
+  if [ "$rc" != 0 ]; then tail -30 "$SB_T/$name.$kind.log" >&2; return 1; fi
+  read -r COMP UNP FILES < <(measure "$name:$kind")
+  echo "# $name $kind: $(mb "$COMP") compressed, $(mb "$UNP") unpacked, $FILES entries"
+  "$SLIMBUILD" save --format docker -o "$SB_T/$name.tar" "$name:$kind"
+  check "$name: podman loads the $kind image" bash -c '"$@" >/dev/null' _ "${P[@]}" load -q -i "$SB_T/$name.tar"
+  rm -f "$SB_T/$name.tar"
+  run_probes "$name:$kind" "$name $kind" "$dir" "$SB_T/$name.$kind.res"
+  "${P[@]}" rmi -f "$name:$kind" >/dev/null 2>&1 || true
+}
 
 SUMMARY=()
 for name in "${NAMES[@]}"; do
   dir=$EX/$name
   load_probes "$dir"
   echo "# $name: ${#PK[@]} probes"
-  t=$(date +%s)
-  set +e
-  "$SLIMBUILD" build --no-slim --progress plain -t "$name:fat" "$dir" >"$SB_T/$name.build.log" 2>&1
-  rc=$?
-  set -e
-  bt=$(($(date +%s) - t))
-  check "$name: the fat image builds (${bt}s)" [ "$rc" = 0 ]
-  if [ "$rc" != 0 ]; then tail -30 "$SB_T/$name.build.log" >&2; continue; fi
-  read -r comp unp files < <(measure "$name:fat")
-  echo "# $name fat: $(mb "$comp") compressed, $(mb "$unp") unpacked, $files entries"
-  "$SLIMBUILD" save --format docker -o "$SB_T/$name.tar" "$name:fat"
-  check "$name: podman loads the fat image" bash -c '"$@" >/dev/null' _ "${P[@]}" load -q -i "$SB_T/$name.tar"
-  rm -f "$SB_T/$name.tar"
-  run_probes "$name:fat" "$name fat" "$dir" "$SB_T/$name.fat.res"
-  "${P[@]}" rmi -f "$name:fat" >/dev/null 2>&1 || true
-  line="$name: build ${bt}s, fat $(mb "$comp") compressed / $(mb "$unp") unpacked / $files entries"
+  build_and_probe "$name" "$dir" fat --no-slim || continue
+  unp=$UNP
+  line="$name: build ${BT}s, fat $(mb "$COMP") compressed / $(mb "$UNP") unpacked / $FILES entries"
 
   bound=$(grep -v '^#' "$dir/max-slim-size" 2>/dev/null | tr -d ' \n' || true)
   check "$name: max-slim-size holds a size ($bound)" bash -c 'numfmt --from=iec "$1" >/dev/null' _ "${bound:-x}"
-  if [ "$SLIM" = 0 ]; then
-    skip "$name: slim build, same probe results, unpacked size <= $bound (slimming not available yet)"
-    SUMMARY+=("$line; slim: skipped")
-    continue
-  fi
   mapfile -t flags < <(probe_flags)
-  t=$(date +%s)
-  set +e
-  "$SLIMBUILD" build --progress plain "${flags[@]}" -t "$name:slim" "$dir" >"$SB_T/$name.slim.log" 2>&1
-  rc=$?
-  set -e
-  st=$(($(date +%s) - t))
-  check "$name: the slim image builds (${st}s)" [ "$rc" = 0 ]
-  if [ "$rc" != 0 ]; then tail -30 "$SB_T/$name.slim.log" >&2; continue; fi
-  read -r scomp sunp sfiles < <(measure "$name:slim")
-  echo "# $name slim: $(mb "$scomp") compressed, $(mb "$sunp") unpacked, $sfiles entries"
-  "$SLIMBUILD" save --format docker -o "$SB_T/$name.tar" "$name:slim"
-  check "$name: podman loads the slim image" bash -c '"$@" >/dev/null' _ "${P[@]}" load -q -i "$SB_T/$name.tar"
-  rm -f "$SB_T/$name.tar"
-  run_probes "$name:slim" "$name slim" "$dir" "$SB_T/$name.slim.res"
-  "${P[@]}" rmi -f "$name:slim" >/dev/null 2>&1 || true
+  build_and_probe "$name" "$dir" slim "${flags[@]}" || continue
   check "$name: slim answers every probe as fat did" diff "$SB_T/$name.fat.res" "$SB_T/$name.slim.res"
-  check "$name: slim unpacked $(mb "$sunp") <= $bound" [ "$sunp" -le "$(numfmt --from=iec "${bound:-0}")" ]
-  SUMMARY+=("$line; slim ${st}s, $(mb "$scomp") compressed / $(mb "$sunp") unpacked / $sfiles entries ($(awk -v a="$sunp" -v b="$unp" 'BEGIN { printf "%.1f%%", 100 * a / b }') of fat)")
+  check "$name: slim unpacked $(mb "$UNP") <= $bound" [ "$UNP" -le "$(numfmt --from=iec "${bound:-0}")" ]
+  SUMMARY+=("$line; slim ${BT}s, $(mb "$COMP") compressed / $(mb "$UNP") unpacked / $FILES entries ($(awk -v a="$UNP" -v b="$unp" 'BEGIN { printf "%.1f%%", 100 * a / b }') of fat)")
 done
 
 echo "# summary ($(($(date +%s) - T0))s)"
 for line in "${SUMMARY[@]}"; do echo "#   $line"; done
-[ "$SKIP" -eq 0 ] || echo "$SKIP skipped"
 finish
