@@ -571,6 +571,11 @@ static int make_parents(struct copier *c, const struct job *j, struct sb_error *
 				if (next >= 0 && apply_meta(c, next, &st, sfd, sofar.buf, err) < 0) {
 					close(next);
 					next = -1;
+				} else if (next >= 0) {
+					c->made = sb_xgrow(c->made, &c->amade, c->nmade + 1, sizeof(*c->made));
+					c->made[c->nmade].dst = sb_copy_join(c->dest, sofar.buf);
+					c->made[c->nmade].st = st;
+					c->nmade++;
 				}
 			}
 		} else if (next < 0) {
@@ -762,6 +767,9 @@ static void copier_release(struct copier *c)
 {
 	forget_links(c);
 	free(c->target_rel);
+	for (size_t i = 0; i < c->nmade; i++)
+		free(c->made[i].dst);
+	free(c->made);
 	sb_patterns_free(c->excludes);
 	sb_chmod_release(&c->mode);
 	free(c->dest);
@@ -810,6 +818,17 @@ static int run(struct copier *c, struct sb_error **err)
 		if (do_job(c, &js.v[i], err) < 0) {
 			if (!js.v[i].url && !js.v[i].file)
 				sb_error_wrap(err, "%s", js.v[i].word);
+			goto out;
+		}
+	}
+	/* the parents' times, now that nothing more goes into them
+	 * (deepest first) */
+	for (size_t i = c->nmade; i-- > 0;) {
+		const struct pending_dir *d = &c->made[i];
+		struct timespec ts[2] = { d->st.st_atim, d->st.st_mtim };
+		sb_autoclose int fd = sb_open_beneath(c->spec->dst_fd, d->dst, O_RDONLY | O_DIRECTORY);
+		if (fd < 0 || futimens(fd, ts) < 0) {
+			sb_error_set(err, errno, "set times of /%s", d->dst);
 			goto out;
 		}
 	}

@@ -54,6 +54,11 @@ struct copier {
 	size_t nlinks, alinks;
 	struct pending_dir *dirs;
 	size_t ndirs, adirs;
+	/* --parents: the directories make_parents created (relative to the
+	 * destination root), whose times are set again once everything is
+	 * in them */
+	struct pending_dir *made;
+	size_t nmade, amade;
 };
 
 /* One source item: a path in the source root, resolved. */

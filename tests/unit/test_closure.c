@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "runtime/core/fs.h"
+#include "runtime/exec/copy.h"
 #include "runtime/layer/layer.h"
 #include "runtime/profile/closure.h"
 
@@ -263,7 +264,7 @@ static void set_times(const char *root, const char *rel, time_t sec, long nsec)
 
 static void test_closure_copy_metadata(void **state)
 {
-	sb_autofree char *root = fresh_dir("src"), *dest = fresh_dir("dest");
+	sb_autofree char *root = fresh_dir("src"), *dest = fresh_dir("dest"), *dest2 = fresh_dir("dest2");
 	const char *includes[] = { "/app/bin/*", "/app/a/h1", "/app/b/h2", "/app/share", "/app/**/*.conf",
 				   "/nothing*" };
 	struct sb_closure_opts o;
@@ -332,26 +333,52 @@ static void test_closure_copy_metadata(void **state)
 
 	if (sb_closure_copy(rootfd, &c, dest, &err) < 0)
 		fail_msg("copy: %s", err->msg);
-	same_metadata(root, &c, dest);
+	/* and the way the slim stage copies it: COPY --from=<stage>
+	 * --parents of every entry that is no directory (they all hold one
+	 * here: the copy makes them as copies of the source's) */
 	{
-		sb_autofree char *a = sb_xasprintf("%s/app/a/h1", dest), *b = sb_xasprintf("%s/app/b/h2", dest);
-		assert_int_equal(stat(a, &s1), 0);
-		assert_int_equal(stat(b, &s2), 0);
-		assert_int_equal(s1.st_ino, s2.st_ino);
-		assert_int_equal(s1.st_nlink, 2);
+		const char **srcs = sb_xcalloc(c.n + 1, sizeof(char *));
+		struct sb_copy_spec cs;
+		size_t n = 0;
+		sb_autoclose int dfd = open(dest2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		for (size_t i = 0; i < c.n; i++)
+			if (c.v[i].kind != SB_CLOSURE_DIR)
+				srcs[n++] = c.v[i].path;
+		memset(&cs, 0, sizeof(cs));
+		cs.src_fd = rootfd;
+		cs.srcs = srcs;
+		cs.nsrcs = n;
+		cs.dest = "/";
+		cs.dst_fd = dfd;
+		cs.parents = true;
+		cs.unpack = -1;
+		if (sb_copy_run(&cs, &err) < 0)
+			fail_msg("COPY --parents: %s", err->msg);
+		free(srcs);
 	}
-	{
-		sb_autofree char *a = sb_xasprintf("%s/app/bin/capped", root), *b = sb_xasprintf("%s/app/bin/capped", dest);
-		ncap = getxattr(a, "security.capability", cap, sizeof(cap));
-		assert_true(ncap > 0);
-		assert_int_equal(getxattr(b, "security.capability", cap2, sizeof(cap2)), ncap);
-		assert_memory_equal(cap, cap2, (size_t)ncap);
-	}
-	{
-		sb_autofree char *b = sb_xasprintf("%s/app/share/deep", dest);
-		char v[8];
-		assert_int_equal(getxattr(b, "user.sb", v, sizeof(v)), 3);
-		assert_memory_equal(v, "yes", 3);
+	for (int k = 0; k < 2; k++) {
+		const char *d = k ? dest2 : dest;
+		same_metadata(root, &c, d);
+		{
+			sb_autofree char *a = sb_xasprintf("%s/app/a/h1", d), *b = sb_xasprintf("%s/app/b/h2", d);
+			assert_int_equal(stat(a, &s1), 0);
+			assert_int_equal(stat(b, &s2), 0);
+			assert_int_equal(s1.st_ino, s2.st_ino);
+			assert_int_equal(s1.st_nlink, 2);
+		}
+		{
+			sb_autofree char *a = sb_xasprintf("%s/app/bin/capped", root), *b = sb_xasprintf("%s/app/bin/capped", d);
+			ncap = getxattr(a, "security.capability", cap, sizeof(cap));
+			assert_true(ncap > 0);
+			assert_int_equal(getxattr(b, "security.capability", cap2, sizeof(cap2)), ncap);
+			assert_memory_equal(cap, cap2, (size_t)ncap);
+		}
+		{
+			sb_autofree char *b = sb_xasprintf("%s/app/share/deep", d);
+			char v[8];
+			assert_int_equal(getxattr(b, "user.sb", v, sizeof(v)), 3);
+			assert_memory_equal(v, "yes", 3);
+		}
 	}
 	sb_closure_release(&c);
 
