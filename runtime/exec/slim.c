@@ -358,7 +358,7 @@ static void closure_sources(const struct slim *s, const struct sb_closure *c, st
 static int read_generated(const char *dir, struct sb_inline **out, size_t *n, struct sb_error **err)
 {
 	sb_autofree char *sd = sb_xasprintf("%s/var/lib/dpkg/status.d", dir);
-	struct sb_strv names = { 0 };
+	struct sb_strv names = SB_STRV_INIT;
 	DIR *d = opendir(sd);
 	struct dirent *e;
 	int rc = 0;
@@ -370,23 +370,19 @@ static int read_generated(const char *dir, struct sb_inline **out, size_t *n, st
 	while ((e = readdir(d)))
 		if (e->d_name[0] != '.')
 			sb_strv_push(&names, sb_xstrdup(e->d_name));
-	closedir(d);
 	if (names.n)
 		qsort(names.v, names.n, sizeof(char *), str_cmp);
 	*out = sb_xcalloc(names.n + 1, sizeof(**out));
 	for (size_t i = 0; i < names.n && rc == 0; i++) {
 		struct sb_strbuf sb = SB_STRBUF_INIT;
-		sb_autoclose int fd = openat(AT_FDCWD, sd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		sb_autoclose int f = fd >= 0 ? openat(fd, names.v[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
-		if (f < 0) {
-			rc = sb_error_set(err, errno, "open %s/%s", sd, names.v[i]);
-		} else if ((rc = sb_read_fd(f, names.v[i], 64u << 20, &sb, err)) == 0) {
-			(*out)[*n].name = sb_xstrdup(names.v[i]);
+		if ((rc = sb_read_file(dirfd(d), names.v[i], 64u << 20, &sb, err)) == 0) {
+			(*out)[*n].name = sb_steal(&names.v[i]);
 			(*out)[*n].data = sb_strbuf_detach(&sb, NULL);
 			(*n)++;
 		}
 		sb_strbuf_release(&sb);
 	}
+	closedir(d);
 	sb_strv_release(&names);
 	return rc;
 }
